@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod http;
 pub mod keys;
 pub mod llm;
+pub mod notify;
 pub mod providers;
 pub mod ratelimit;
 pub mod routing;
@@ -24,5 +25,7 @@ pub fn projectors() -> Vec<std::sync::Arc<dyn layerr_projections::Projector>> {
     vec![
         std::sync::Arc::new(layerr_projections::audit_log::AuditLog),
         std::sync::Arc::new(layerr_projections::provider_outcomes::ProviderOutcomes),
+        std::sync::Arc::new(layerr_projections::conversations::Conversations),
+        std::sync::Arc::new(layerr_projections::traces::Traces),
     ]
 }

@@ -122,6 +122,14 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         }
     });
 
+    // Postgres: another node's (or the CLI's) commits wake both consumers above via NOTIFY.
+    if db.backend() == layerr_projections::Backend::Postgres {
+        let wakes = vec![store.wake.clone(), store.projection_wake.clone()];
+        tracker.spawn(crate::notify::run(config.database_url(), wakes, cancel.clone()));
+    }
+
+    let kafka = start_kafka_relay(&config, &db, &store, &tracker, &cancel)?;
+
     let appender = crate::appender::Appender::spawn(
         db.clone(),
         store.projection_wake.clone(),
@@ -148,9 +156,58 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         secrets,
         appender,
         tracker: tracker.clone(),
+        kafka,
     }));
     let _ = state_slot.set(state.clone());
     Ok(Started { state, bootstrap_admin_key, tracker, cancel })
+}
+
+/// Starts the Kafka relay when `kafka.brokers` is set. It runs in the background: start-up never
+/// waits for a broker, and an unreachable one only pauses the relay.
+#[cfg(feature = "kafka")]
+fn start_kafka_relay(
+    config: &Config,
+    db: &Db,
+    store: &EventStore,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Option<Arc<layerr_kafka::RelayStatus>>> {
+    let Some(brokers) = &config.kafka.brokers else { return Ok(None) };
+    let k = &config.kafka;
+    let relay_config = layerr_kafka::RelayConfig {
+        brokers: brokers.clone(),
+        topic: k.topic.clone(),
+        client_id: k.client_id.clone(),
+        partitions: k.partitions,
+        replication_factor: k.replication_factor,
+        message_timeout: Duration::from_millis(k.message_timeout_ms),
+        batch_size: k.batch_size,
+        poll_interval: Duration::from_millis(config.store.poll_interval_ms),
+    };
+    let relay = layerr_kafka::Relay::new(db.clone(), relay_config, store.projection_wake.clone())
+        .context("cannot configure the Kafka relay (kafka.*)")?;
+    let status = relay.status();
+    let stop = cancel.clone();
+    tracker.spawn(async move { relay.run(stop.cancelled_owned()).await });
+    tracing::info!(topic = %k.topic, "kafka relay started");
+    Ok(Some(status))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn start_kafka_relay(
+    config: &Config,
+    _db: &Db,
+    _store: &EventStore,
+    _tracker: &TaskTracker,
+    _cancel: &CancellationToken,
+) -> anyhow::Result<Option<Arc<layerr_kafka::RelayStatus>>> {
+    if config.kafka.brokers.is_some() {
+        anyhow::bail!(
+            "kafka.brokers (LAYERR_KAFKA_BROKERS) is set, but this build has no Kafka relay: \
+             rebuild with the `kafka` cargo feature (on by default) or unset it"
+        );
+    }
+    Ok(None)
 }
 
 /// Serves until Ctrl-C or SIGTERM, then stops accepting, lets requests finish, and drains the
@@ -176,14 +233,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         version = crate::http::health::VERSION,
         "layerr serving"
     );
-    let cancel = started.cancel.clone();
+    // The background tasks (the appender above all) stop only after the last request has
+    // finished: a request still in flight at the signal must still get its events stored.
     axum::serve(listener, crate::http::app(started.state.clone()))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: draining requests and background tasks");
-            cancel.cancel();
+            tracing::info!("shutting down: finishing requests in flight");
         })
         .await?;
+    tracing::info!("requests finished: draining the event queue and background tasks");
     started.cancel.cancel();
     started.tracker.close();
     started.tracker.wait().await;

@@ -216,6 +216,29 @@ impl HotState {
         }
     }
 
+    /// The configuration as it stood just before `until` in the feed: what a request received
+    /// at `until` was routed against (replay re-derives decisions with it).
+    pub async fn as_of(db: &Db, until: Cursor) -> Result<Arc<HotState>, DbError> {
+        let state = HotState::new();
+        let mut after = Cursor::default();
+        loop {
+            let (batch, covered) = db.read_feed_matching(after, 1000, &INTEREST).await?;
+            if covered <= after {
+                return Ok(state);
+            }
+            for e in &batch {
+                if e.cursor >= until {
+                    return Ok(state);
+                }
+                state.apply_stored(e)?;
+            }
+            if covered >= until {
+                return Ok(state);
+            }
+            after = covered;
+        }
+    }
+
     fn apply_stored(&self, e: &StoredEvent) -> Result<(), DbError> {
         match e.aggregate_type.as_str() {
             Workspace::TYPE => {
@@ -264,7 +287,7 @@ impl HotState {
                         slug: slug.clone(),
                         profile: profile.clone(),
                         limits: *limits,
-                        runtime: *runtime,
+                        runtime: runtime.clone(),
                         restrictions: restrictions.clone(),
                         default_strategy: layerr_domain::workspace::DEFAULT_STRATEGY.to_string(),
                         created_at: at,
@@ -292,7 +315,7 @@ impl HotState {
                 match other {
                     WorkspaceEvent::ProfileUpdated { after, .. } => w.profile = after.clone(),
                     WorkspaceEvent::LimitsChanged { after, .. } => w.limits = *after,
-                    WorkspaceEvent::RuntimeProfileChanged { after, .. } => w.runtime = *after,
+                    WorkspaceEvent::RuntimeProfileChanged { after, .. } => w.runtime = after.clone(),
                     WorkspaceEvent::RestrictionsChanged { after, .. } => w.restrictions = after.clone(),
                     WorkspaceEvent::DefaultStrategyChanged { after, .. } => w.default_strategy = after.clone(),
                     _ => {}

@@ -122,3 +122,75 @@ async fn first_start_prints_one_admin_key_and_a_restart_keeps_state() {
     child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
     assert!(!stdout.contains("lyr_"), "a second start prints no key: {stdout}");
 }
+
+/// SIGTERM while requests are in flight: they finish, and every one of their trace events is
+/// stored before the process exits (the appender drains after the last request, not at the signal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_requests_in_flight_and_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mock = layerr_mock::spawn().await;
+    mock.set_default(layerr_mock::Behavior::ok().delay_ms(700).forever());
+    let mut child = layerr(dir.path())
+        .env("LAYERR_ADMIN_KEY", common::ADMIN_KEY)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..200 {
+        if client.get(format!("{base}/api/health")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "gateway did not start");
+    let body = serde_json::json!({"id": "oa", "name": "oa", "type": "openai", "baseUrl": format!("{}/v1", mock.base_url()),
+                                  "models": ["gpt-4o-mini"], "apiKey": "sk-test"});
+    let resp =
+        client.post(format!("{base}/api/providers")).bearer_auth(common::ADMIN_KEY).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 201);
+
+    const N: usize = 8;
+    let mut inflight = Vec::new();
+    for i in 0..N {
+        let (client, base) = (client.clone(), base.clone());
+        inflight.push(tokio::spawn(async move {
+            let body = serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": format!("hi {i}")}]});
+            let resp = client
+                .post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(common::ADMIN_KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            resp.status().as_u16()
+        }));
+    }
+    // All requests are waiting on the slow upstream when the signal arrives.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while mock.requests().len() < N {
+        assert!(tokio::time::Instant::now() < deadline, "requests never reached the upstream");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    for t in inflight {
+        assert_eq!(t.await.unwrap(), 200, "a request in flight at SIGTERM completes");
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+
+    let db = layerr_projections::Db::connect(&format!("sqlite://{}/layerr.db", dir.path().display())).await.unwrap();
+    let completed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE event_type = 'RequestCompleted'")
+        .fetch_one(&db.any)
+        .await
+        .unwrap();
+    assert_eq!(completed, N as i64, "every request's trace was stored before exit");
+}

@@ -60,6 +60,14 @@ const PG_MIGRATIONS: &[Migration] = &[
         name: "provider_outcomes",
         sql: include_str!("../../migrations/postgres/0003_provider_outcomes.sql"),
     },
+    Migration { version: 4, name: "traces", sql: include_str!("../../migrations/postgres/0004_traces.sql") },
+    Migration {
+        version: 5,
+        name: "conversations",
+        sql: include_str!("../../migrations/postgres/0005_conversations.sql"),
+    },
+    // SQLite has no 0006: NOTIFY wake-ups are Postgres only.
+    Migration { version: 6, name: "notify", sql: include_str!("../../migrations/postgres/0006_notify.sql") },
 ];
 
 const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -69,6 +77,12 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "provider_outcomes",
         sql: include_str!("../../migrations/sqlite/0003_provider_outcomes.sql"),
+    },
+    Migration { version: 4, name: "traces", sql: include_str!("../../migrations/sqlite/0004_traces.sql") },
+    Migration {
+        version: 5,
+        name: "conversations",
+        sql: include_str!("../../migrations/sqlite/0005_conversations.sql"),
     },
 ];
 

@@ -3,10 +3,12 @@
 //! a provider and never writes events.
 
 pub mod audit_log;
+pub mod conversations;
 pub mod db;
 pub mod feed;
 pub mod provider_outcomes;
 pub mod runner;
+pub mod traces;
 
 pub use db::{Backend, Db, DbError};
 pub use feed::{Cursor, Interest, StoredEvent};

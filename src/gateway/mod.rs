@@ -3,6 +3,7 @@
 
 pub mod facts;
 pub mod record;
+pub mod replay;
 mod stream;
 
 use std::time::{Duration, Instant};
@@ -12,7 +13,6 @@ use rand::Rng;
 
 use layerr_domain::trace::{Attempt, Charge, Decision, Received, Scores, TraceCommand};
 
-use crate::api::openai::LayerrOptions;
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::llm::{ChatRequest, ChatResponse, Usage};
@@ -20,6 +20,7 @@ use crate::providers::{self, ErrorKind, ProviderError, ProviderKind, Upstream};
 use crate::routing::{self, intent, strategy, RouteInput, Target};
 use crate::secrets::SecretBox;
 use crate::state::WorkspaceView;
+use layerr_domain::workspace::types::FallbackMode;
 use record::Recorder;
 pub use stream::SseBody;
 
@@ -28,6 +29,32 @@ pub struct ChatCtx {
     pub workspace: WorkspaceView,
     pub request_id: String,
     pub endpoint: &'static str,
+}
+
+/// Per-request choices: the OpenAI route's `layerr` extension, `/api/chat` preferences, replay.
+#[derive(Debug, Clone, Default)]
+pub struct ChatOptions {
+    pub strategy: Option<String>,
+    pub fallback: Option<FallbackMode>,
+    pub explain: bool,
+    /// A hard ceiling on a candidate's estimated cost, in micro-dollars.
+    pub max_cost_micros: Option<i64>,
+    /// The request's time budget: candidates expected to be slower are excluded, and the
+    /// request's deadline is the tighter of this and the workspace's total timeout.
+    pub max_latency_ms: Option<u64>,
+    /// The trace this request replays (a live replay).
+    pub replay_of: Option<String>,
+}
+
+impl From<&crate::api::openai::LayerrOptions> for ChatOptions {
+    fn from(o: &crate::api::openai::LayerrOptions) -> Self {
+        ChatOptions {
+            strategy: o.strategy.clone(),
+            fallback: o.fallback,
+            explain: o.explain.unwrap_or(false),
+            ..ChatOptions::default()
+        }
+    }
 }
 
 /// What the explain headers say.
@@ -102,20 +129,31 @@ pub(crate) struct Run {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub attempt_no: u32,
+    /// The workspace captures `full` content: the answer is recorded too.
+    pub capture: bool,
     pub failures: Vec<(String, String, ProviderError)>,
     /// Set by the streaming path once an upstream has started answering.
     pub(crate) live: Option<Box<stream::Live>>,
 }
 
 fn strategy_for(app: &AppState, ws: &WorkspaceView, requested: Option<&str>) -> Result<strategy::Strategy, ApiError> {
+    strategy_in(&app.hot, ws, requested)
+}
+
+/// The strategy a request of `ws` runs under (its own choice or the workspace default), as `hot`
+/// knows it.
+pub fn strategy_in(
+    hot: &crate::state::HotState,
+    ws: &WorkspaceView,
+    requested: Option<&str>,
+) -> Result<strategy::Strategy, ApiError> {
     let id = requested.unwrap_or(ws.default_strategy.as_str());
     match strategy::builtin(id) {
         Some(mut s) => {
-            s.calibration = app.hot.calibration(id);
+            s.calibration = hot.calibration(id);
             Ok(s)
         }
-        None => app
-            .hot
+        None => hot
             .strategy(id, &ws.slug)
             .ok_or_else(|| ApiError::InvalidStrategy(format!("strategy '{id}' does not exist"))),
     }
@@ -125,13 +163,12 @@ pub async fn chat(
     app: &AppState,
     ctx: ChatCtx,
     req: ChatRequest,
-    opts: &LayerrOptions,
+    opts: &ChatOptions,
     content: Option<serde_json::Value>,
 ) -> (Result<Reply, ApiError>, Explain) {
     let started = Instant::now();
     let trace_id = uuid::Uuid::now_v7().to_string();
-    let mut explain =
-        Explain { trace_id: trace_id.clone(), enabled: opts.explain.unwrap_or(false), ..Default::default() };
+    let mut explain = Explain { trace_id: trace_id.clone(), enabled: opts.explain, ..Default::default() };
     let system = req.system_text();
     let class = intent::classify_messages(system.as_deref(), &req.last_user_text());
     explain.intent = class.intent.as_str().to_string();
@@ -143,6 +180,7 @@ pub async fn chat(
     explain.strategy = strategy.id.clone();
     let runtime = ctx.workspace.runtime;
     let fallback = opts.fallback.unwrap_or(runtime.fallback);
+    let needs = routing::Needs::of(&req);
     let mut recorder = Recorder::new(trace_id, &ctx.key_id, &ctx.request_id, &ctx.workspace.slug);
     let capture = matches!(runtime.content_capture, layerr_domain::workspace::types::ContentCapture::Full);
     recorder.push(TraceCommand::Receive {
@@ -157,10 +195,15 @@ pub async fn chat(
             strategy: strategy.id.clone(),
             fallback_mode: format!("{fallback:?}").to_lowercase(),
             message_count: req.messages.len() as u32,
-            estimated_prompt_tokens: req.estimate_prompt_tokens(),
+            estimated_prompt_tokens: needs.prompt_tokens,
             max_tokens: req.max_tokens,
+            needs_tools: needs.tools,
+            needs_vision: needs.vision,
+            needs_json: needs.json,
+            max_cost_micros: opts.max_cost_micros,
+            max_latency_ms: opts.max_latency_ms,
             content: if capture { content } else { None },
-            replay_of: None,
+            replay_of: opts.replay_of.clone(),
         },
         at: Recorder::now(),
     });
@@ -168,7 +211,7 @@ pub async fn chat(
     let providers = app.hot.providers(Some(&ctx.workspace.slug));
     let requested_model = (req.model != routing::AUTO_MODEL).then_some(req.model.as_str());
     let route = routing::decide(&RouteInput {
-        req: &req,
+        needs,
         intent: class.intent.as_str(),
         strategy: &strategy,
         fallback,
@@ -177,6 +220,9 @@ pub async fn chat(
         health: &app.health,
         facts: &facts::facts,
         requested_model,
+        max_cost_micros: opts.max_cost_micros,
+        max_latency_ms: opts.max_latency_ms,
+        recorded: None,
     });
     explain.summary = route.summary.clone();
     explain.scores = route.chain.first().and_then(|t| {
@@ -222,7 +268,8 @@ pub async fn chat(
         return (Err(err), explain);
     }
 
-    let total = Duration::from_millis(runtime.timeouts.total_ms);
+    let total_ms = opts.max_latency_ms.map_or(runtime.timeouts.total_ms, |m| m.min(runtime.timeouts.total_ms));
+    let total = Duration::from_millis(total_ms);
     let mut run = Run {
         app: app.clone(),
         req,
@@ -236,6 +283,7 @@ pub async fn chat(
         backoff_base: Duration::from_millis(runtime.retries.backoff_base_ms),
         backoff_max: Duration::from_millis(runtime.retries.backoff_max_ms),
         attempt_no: 0,
+        capture,
         failures: Vec::new(),
         live: None,
     };
@@ -261,11 +309,15 @@ pub async fn chat(
                 let finish = resp.choices.first().and_then(|c| c.finish_reason).map(|f| f.as_str().to_string());
                 let provider = run.explain.provider.clone().unwrap_or_default();
                 let model = run.explain.model.clone().unwrap_or_default();
+                let output = run
+                    .capture
+                    .then(|| resp.choices.iter().map(|c| c.message.content_text()).collect::<Vec<_>>().join("\n"));
                 run.recorder.push(TraceCommand::Complete {
                     provider,
                     model,
                     latency_ms: latency,
                     finish_reason: finish,
+                    output,
                     at: Recorder::now(),
                 });
                 run.recorder.finish(app).await;

@@ -122,6 +122,8 @@ struct State {
     out: VecDeque<Bytes>,
     usage: Option<Usage>,
     chars_out: usize,
+    /// The answer's text, kept only when the workspace captures `full` content.
+    text: Option<String>,
     finish: Option<String>,
     ended: bool,
 }
@@ -136,7 +138,16 @@ impl Drop for State {
             let err =
                 (!self.ended).then(|| ProviderError::new(ErrorKind::Cancelled, "the client disconnected mid-stream"));
             let app = run.app.clone();
-            app.tracker.clone().spawn(finish(run, live_target, ttft, latency, usage, err, self.finish.clone()));
+            let output = self.text.take();
+            app.tracker.clone().spawn(finish(
+                run,
+                live_target,
+                (ttft, latency),
+                usage,
+                err,
+                self.finish.clone(),
+                output,
+            ));
         }
     }
 }
@@ -153,11 +164,11 @@ fn estimate(run: &Run, chars_out: usize) -> Usage {
 async fn finish(
     mut run: Run,
     target: Target,
-    ttft: Duration,
-    latency: Duration,
+    (ttft, latency): (Duration, Duration),
     usage: Usage,
     err: Option<ProviderError>,
     finish_reason: Option<String>,
+    output: Option<String>,
 ) {
     run.record_attempt(&target, latency, Some(ttft), err.as_ref());
     run.charge(&target, &usage);
@@ -168,6 +179,7 @@ async fn finish(
             model: target.model.clone(),
             latency_ms,
             finish_reason,
+            output,
             at: Recorder::now(),
         }),
         Some(e) => run.recorder.push(TraceCommand::Fail {
@@ -206,6 +218,9 @@ impl State {
             StreamEvent::Delta { index, content, tool_calls } => {
                 self.chars_out += content.as_deref().map_or(0, str::len)
                     + tool_calls.iter().map(|t| t.arguments.len()).sum::<usize>();
+                if let (Some(text), Some(c)) = (self.text.as_mut(), content.as_deref()) {
+                    text.push_str(c);
+                }
                 let calls: Vec<ChunkToolCall> = tool_calls
                     .into_iter()
                     .map(|t| ChunkToolCall {
@@ -263,9 +278,13 @@ fn body(mut run: Run) -> impl Stream<Item = Result<Bytes, std::convert::Infallib
         out: VecDeque::new(),
         usage: None,
         chars_out: 0,
+        text: None,
         finish: None,
         ended: false,
     };
+    if state.run.as_ref().is_some_and(|r| r.capture) {
+        state.text = Some(String::new());
+    }
     for index in 0..n {
         let delta = Delta { role: Some(Role::Assistant), content: Some(String::new()), tool_calls: None };
         let b = state.chunk(vec![ChunkChoice { index, delta, finish_reason: None, logprobs: None }], None);
@@ -296,7 +315,16 @@ fn body(mut run: Run) -> impl Stream<Item = Result<Bytes, std::convert::Infallib
                         let usage = st.usage.unwrap_or_else(|| estimate(&run, st.chars_out));
                         let (t, ttft, lat) = (st.live.target.clone(), st.live.ttft, st.live.t0.elapsed());
                         let app = run.app.clone();
-                        app.tracker.clone().spawn(finish(run, t, ttft, lat, usage, Some(e), st.finish.clone()));
+                        let output = st.text.take();
+                        app.tracker.clone().spawn(finish(
+                            run,
+                            t,
+                            (ttft, lat),
+                            usage,
+                            Some(e),
+                            st.finish.clone(),
+                            output,
+                        ));
                     }
                 }
                 None => {

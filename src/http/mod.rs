@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod auth;
+pub mod chat;
+pub mod conversations;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -10,6 +12,7 @@ pub mod health;
 pub mod openai;
 pub mod providers;
 pub mod strategies;
+pub mod traces;
 pub mod workspaces;
 
 use std::ops::Deref;
@@ -45,6 +48,8 @@ pub struct AppInner {
     pub appender: crate::appender::Appender,
     /// Owns background work started by requests (e.g. recording a finished stream).
     pub tracker: tokio_util::task::TaskTracker,
+    /// The Kafka relay's status when `kafka.brokers` is set (for `/api/health/detailed`).
+    pub kafka: Option<Arc<layerr_kafka::RelayStatus>>,
 }
 
 #[derive(Clone)]
@@ -66,6 +71,9 @@ pub fn app(state: AppState) -> Router {
         .merge(openai::router())
         .merge(providers::router())
         .merge(strategies::router())
+        .merge(chat::router())
+        .merge(conversations::router())
+        .merge(traces::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(health::public_router())

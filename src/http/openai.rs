@@ -70,7 +70,7 @@ async fn chat_completions(
         request_id: rid.0.clone(),
         endpoint: "/v1/chat/completions",
     };
-    let (result, explain) = gateway::chat(&app, ctx, req, &opts, content).await;
+    let (result, explain) = gateway::chat(&app, ctx, req, &gateway::ChatOptions::from(&opts), content).await;
     let mut resp = match result {
         Ok(Reply::Full(r)) => Json(ChatCompletion::from_canonical(&r)).into_response(),
         Ok(Reply::Stream(body)) => {
@@ -199,6 +199,11 @@ async fn embed(
             message_count: req.inputs.len() as u32,
             estimated_prompt_tokens: req.inputs.iter().map(|s| s.len() as u64).sum::<u64>().div_ceil(4),
             max_tokens: None,
+            needs_tools: false,
+            needs_vision: false,
+            needs_json: false,
+            max_cost_micros: None,
+            max_latency_ms: None,
             content: None,
             replay_of: None,
         },
@@ -296,6 +301,7 @@ async fn embed(
                     model: body.model.clone(),
                     latency_ms: started.elapsed().as_millis() as u64,
                     finish_reason: None,
+                    output: None,
                     at: Recorder::now(),
                 });
                 recorder.finish(&app).await;

@@ -63,8 +63,40 @@ pub struct Route {
     pub summary: String,
 }
 
+/// What the router needs to know of a request: recorded on the trace (`RequestReceived`) so a
+/// decision can be re-derived later without the request's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    pub prompt_tokens: u64,
+    pub max_tokens: Option<u32>,
+    pub stream: bool,
+    pub tools: bool,
+    pub vision: bool,
+    pub json: bool,
+}
+
+impl Needs {
+    pub fn of(req: &ChatRequest) -> Needs {
+        Needs {
+            prompt_tokens: req.estimate_prompt_tokens(),
+            max_tokens: req.max_tokens,
+            stream: req.stream,
+            tools: req.needs_tools(),
+            vision: req.needs_vision(),
+            json: req.needs_json(),
+        }
+    }
+}
+
+/// What a re-derivation takes from the recorded decision instead of this node's live state.
+#[derive(Clone, Copy)]
+pub struct Recorded<'a> {
+    /// The candidates as decided then: their expected latency and whether a breaker was open.
+    pub candidates: &'a [Candidate],
+}
+
 pub struct RouteInput<'a> {
-    pub req: &'a ChatRequest,
+    pub needs: Needs,
     pub intent: &'a str,
     pub strategy: &'a Strategy,
     pub fallback: FallbackMode,
@@ -75,7 +107,15 @@ pub struct RouteInput<'a> {
     pub facts: &'a dyn Fn(&ProviderView, &str, &str) -> ModelFacts,
     /// Set when the request names a model instead of `layerr-auto`.
     pub requested_model: Option<&'a str>,
+    /// The request's own ceilings (`/api/chat` preferences): estimated cost in micro-dollars and
+    /// expected latency in milliseconds. Candidates above either are excluded.
+    pub max_cost_micros: Option<i64>,
+    pub max_latency_ms: Option<u64>,
+    /// Set when re-deriving a recorded decision (replay dry-run).
+    pub recorded: Option<Recorded<'a>>,
 }
+
+const BREAKER_OPEN: &str = "circuit breaker open";
 
 /// Output tokens assumed when the client sets no limit.
 pub const DEFAULT_EXPECTED_OUTPUT: u64 = 512;
@@ -88,9 +128,10 @@ fn exclusion(
     model: &str,
     f: &ModelFacts,
     cost: i64,
+    latency_ms: f64,
     needed: u64,
 ) -> Option<String> {
-    let req = input.req;
+    let req = &input.needs;
     let c = &input.strategy.constraints;
     if p.settings.status != layerr_domain::provider::ProviderStatus::Active {
         return Some("provider disabled".into());
@@ -107,13 +148,13 @@ fn exclusion(
     if !c.allowed_providers.is_empty() && !c.allowed_providers.iter().any(|a| a == &p.id) {
         return Some("provider not allowed by the strategy".into());
     }
-    if req.needs_tools() && !f.tools {
+    if req.tools && !f.tools {
         return Some("model does not support tools".into());
     }
-    if req.needs_vision() && !f.vision {
+    if req.vision && !f.vision {
         return Some("model does not support images".into());
     }
-    if req.needs_json() && !f.json {
+    if req.json && !f.json {
         return Some("model does not support JSON mode".into());
     }
     if req.stream && !f.streaming {
@@ -144,8 +185,25 @@ fn exclusion(
             return Some(format!("quality {:.2} below the strategy's {min:.2}", f.quality));
         }
     }
-    if !input.health.admit_peek(&p.id) {
-        return Some("circuit breaker open".into());
+    if let Some(max) = input.max_cost_micros {
+        if cost > max {
+            return Some(format!("estimated cost {cost} µ$ exceeds the request's maxCost of {max} µ$"));
+        }
+    }
+    if let Some(max) = input.max_latency_ms {
+        if latency_ms > max as f64 {
+            return Some(format!("expected latency {latency_ms:.0} ms exceeds the request's maxLatency of {max} ms"));
+        }
+    }
+    let breaker_open = match input.recorded {
+        Some(r) => r
+            .candidates
+            .iter()
+            .any(|c| c.provider == p.id && c.model == model && c.excluded.as_deref() == Some(BREAKER_OPEN)),
+        None => !input.health.admit_peek(&p.id),
+    };
+    if breaker_open {
+        return Some(BREAKER_OPEN.into());
     }
     None
 }
@@ -153,6 +211,12 @@ fn exclusion(
 /// Expected latency of a call: the live EWMA when this node has traffic, else the strategy's
 /// calibration over recorded traffic, else the catalog's priors.
 fn expected_latency_ms(input: &RouteInput<'_>, p: &ProviderView, model: &str, f: &ModelFacts, output: u64) -> f64 {
+    if let Some(r) = input.recorded {
+        let then = r.candidates.iter().find(|c| c.provider == p.id && c.model == model);
+        if let Some(ms) = then.and_then(|c| c.expected_latency_ms) {
+            return ms;
+        }
+    }
     if let Some(ms) = input.health.ewma_latency_ms(&p.id) {
         return ms;
     }
@@ -167,8 +231,8 @@ fn reliability(input: &RouteInput<'_>, p: &ProviderView, model: &str) -> f64 {
 }
 
 pub fn decide(input: &RouteInput<'_>) -> Route {
-    let req = input.req;
-    let prompt = req.estimate_prompt_tokens();
+    let req = &input.needs;
+    let prompt = req.prompt_tokens;
     let output = req.max_tokens.map(u64::from).unwrap_or(DEFAULT_EXPECTED_OUTPUT);
     let needed = prompt + u64::from(req.max_tokens.unwrap_or(0));
     let mut candidates = Vec::new();
@@ -190,7 +254,7 @@ pub fn decide(input: &RouteInput<'_>) -> Route {
                 quality_prior: Some(f.quality),
                 expected_latency_ms: Some((latency * 10.0).round() / 10.0),
                 estimated_cost_micros: Some(cost),
-                excluded: exclusion(input, p, model, &f, cost, needed),
+                excluded: exclusion(input, p, model, &f, cost, latency, needed),
             };
             if cand.excluded.is_none() {
                 scored.push((

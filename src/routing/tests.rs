@@ -86,7 +86,7 @@ impl Setup {
 
     fn decide_with(&self, req: &ChatRequest, s: &strategy::Strategy, fallback: FallbackMode) -> Route {
         decide(&RouteInput {
-            req,
+            needs: Needs::of(req),
             intent: "chat",
             strategy: s,
             fallback,
@@ -95,6 +95,9 @@ impl Setup {
             health: &self.health,
             facts: &facts,
             requested_model: (req.model != AUTO_MODEL).then_some(req.model.as_str()),
+            max_cost_micros: None,
+            max_latency_ms: None,
+            recorded: None,
         })
     }
 }

@@ -59,6 +59,18 @@ pub struct Received {
     pub message_count: u32,
     pub estimated_prompt_tokens: u64,
     pub max_tokens: Option<u32>,
+    /// What the router required of a model (recorded so a decision can be re-derived).
+    #[serde(default)]
+    pub needs_tools: bool,
+    #[serde(default)]
+    pub needs_vision: bool,
+    #[serde(default)]
+    pub needs_json: bool,
+    /// The request's own ceilings (`/api/chat` preferences).
+    #[serde(default)]
+    pub max_cost_micros: Option<i64>,
+    #[serde(default)]
+    pub max_latency_ms: Option<u64>,
     /// The request body, only when the workspace captures `full` content.
     pub content: Option<serde_json::Value>,
     /// The trace this one replays, if any.
@@ -107,12 +119,37 @@ pub struct Charge {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all_fields = "camelCase")]
 pub enum TraceCommand {
-    Receive { received: Received, at: DateTime<Utc> },
-    DecideRoute { decision: Decision, at: DateTime<Utc> },
-    RecordAttempt { attempt: Attempt, succeeded: bool, at: DateTime<Utc> },
-    ChargeCost { charge: Charge, at: DateTime<Utc> },
-    Complete { provider: String, model: String, latency_ms: u64, finish_reason: Option<String>, at: DateTime<Utc> },
-    Fail { code: String, message: String, latency_ms: u64, at: DateTime<Utc> },
+    Receive {
+        received: Received,
+        at: DateTime<Utc>,
+    },
+    DecideRoute {
+        decision: Decision,
+        at: DateTime<Utc>,
+    },
+    RecordAttempt {
+        attempt: Attempt,
+        succeeded: bool,
+        at: DateTime<Utc>,
+    },
+    ChargeCost {
+        charge: Charge,
+        at: DateTime<Utc>,
+    },
+    Complete {
+        provider: String,
+        model: String,
+        latency_ms: u64,
+        finish_reason: Option<String>,
+        output: Option<String>,
+        at: DateTime<Utc>,
+    },
+    Fail {
+        code: String,
+        message: String,
+        latency_ms: u64,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +180,9 @@ pub enum TraceEvent {
         model: String,
         latency_ms: u64,
         finish_reason: Option<String>,
+        /// The answer's text, only when the workspace captures `full` content.
+        #[serde(default)]
+        output: Option<String>,
         at: DateTime<Utc>,
     },
     RequestFailed {
@@ -236,8 +276,8 @@ impl Aggregate for Trace {
                         }
                     }
                     C::ChargeCost { charge, at } => E::CostCharged { charge, at },
-                    C::Complete { provider, model, latency_ms, finish_reason, at } => {
-                        E::RequestCompleted { provider, model, latency_ms, finish_reason, at }
+                    C::Complete { provider, model, latency_ms, finish_reason, output, at } => {
+                        E::RequestCompleted { provider, model, latency_ms, finish_reason, output, at }
                     }
                     C::Fail { code, message, latency_ms, at } => E::RequestFailed { code, message, latency_ms, at },
                 }

@@ -23,6 +23,11 @@ fn received() -> Received {
         message_count: 1,
         estimated_prompt_tokens: 10,
         max_tokens: None,
+        needs_tools: false,
+        needs_vision: false,
+        needs_json: false,
+        max_cost_micros: None,
+        max_latency_ms: None,
         content: None,
         replay_of: None,
     }
