@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod appender;
+pub mod budget;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -27,5 +28,6 @@ pub fn projectors() -> Vec<std::sync::Arc<dyn layerr_projections::Projector>> {
         std::sync::Arc::new(layerr_projections::provider_outcomes::ProviderOutcomes),
         std::sync::Arc::new(layerr_projections::conversations::Conversations),
         std::sync::Arc::new(layerr_projections::traces::Traces),
+        std::sync::Arc::new(layerr_projections::economics::Economics),
     ]
 }

@@ -90,6 +90,28 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     let cancel = CancellationToken::new();
     let poll = Duration::from_millis(config.store.poll_interval_ms);
 
+    // The budget ledger starts from the spend the traces read model holds for this month and week.
+    let ledger = crate::budget::Ledger::default();
+    {
+        let traces =
+            ProjectionRunner::new(db.clone(), Arc::new(layerr_projections::traces::Traces), Default::default(), poll);
+        traces.catch_up().await.context("cannot bring the traces read model up to date")?;
+        let now = Utc::now();
+        let month = layerr_domain::workspace::budget::month_start(now).timestamp_millis();
+        let week = layerr_domain::workspace::budget::week_start(now).timestamp_millis();
+        // (this month, this week) per workspace; a week may begin in the previous month.
+        let mut spend: std::collections::HashMap<String, (i64, i64)> = Default::default();
+        for (ws, spent) in db.spend_by_workspace(month).await.context("cannot read this month's spend")? {
+            spend.entry(ws).or_default().0 = spent;
+        }
+        for (ws, spent) in db.spend_by_workspace(week).await.context("cannot read this week's spend")? {
+            spend.entry(ws).or_default().1 = spent;
+        }
+        for (ws, (month_spent, week_spent)) in spend {
+            ledger.seed(&ws, month_spent, week_spent, now);
+        }
+    }
+
     let mut projectors = Vec::new();
     for projector in crate::projectors() {
         let runner = ProjectionRunner::new(db.clone(), projector, store.projection_wake.clone(), poll);
@@ -155,6 +177,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         health: Default::default(),
         secrets,
         appender,
+        ledger,
         tracker: tracker.clone(),
         kafka,
     }));

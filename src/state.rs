@@ -63,6 +63,7 @@ pub struct WorkspaceView {
     pub runtime: RuntimeProfile,
     pub restrictions: Restrictions,
     pub default_strategy: String,
+    pub budget: layerr_domain::workspace::budget::Budget,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -290,6 +291,7 @@ impl HotState {
                         runtime: runtime.clone(),
                         restrictions: restrictions.clone(),
                         default_strategy: layerr_domain::workspace::DEFAULT_STRATEGY.to_string(),
+                        budget: Default::default(),
                         created_at: at,
                         updated_at: at,
                     },
@@ -318,6 +320,7 @@ impl HotState {
                     WorkspaceEvent::RuntimeProfileChanged { after, .. } => w.runtime = after.clone(),
                     WorkspaceEvent::RestrictionsChanged { after, .. } => w.restrictions = after.clone(),
                     WorkspaceEvent::DefaultStrategyChanged { after, .. } => w.default_strategy = after.clone(),
+                    WorkspaceEvent::BudgetChanged { after, .. } => w.budget = *after,
                     _ => {}
                 }
             }

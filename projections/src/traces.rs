@@ -41,6 +41,16 @@ pub struct Outcome {
     pub at: DateTime<Utc>,
 }
 
+/// The request's budget reservation and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetHold {
+    pub reserved_micros: i64,
+    /// `reserved`, `settled` or `released`.
+    pub state: String,
+    pub actual_micros: Option<i64>,
+}
+
 /// Everything recorded about one request, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -55,6 +65,8 @@ pub struct TraceView {
     pub decision: Option<Decision>,
     pub attempts: Vec<AttemptView>,
     pub charges: Vec<Charge>,
+    #[serde(default)]
+    pub budget: Option<BudgetHold>,
     pub outcome: Option<Outcome>,
 }
 
@@ -70,6 +82,7 @@ impl TraceView {
             decision: None,
             attempts: Vec::new(),
             charges: Vec::new(),
+            budget: None,
             outcome: None,
         }
     }
@@ -95,6 +108,17 @@ impl TraceView {
                 self.attempts.push(AttemptView { attempt, succeeded: false, at })
             }
             TraceEvent::CostCharged { charge, .. } => self.charges.push(charge),
+            TraceEvent::BudgetReserved { micros, .. } => {
+                self.budget =
+                    Some(BudgetHold { reserved_micros: micros, state: "reserved".into(), actual_micros: None })
+            }
+            TraceEvent::BudgetSettled { reserved_micros, actual_micros, .. } => {
+                self.budget =
+                    Some(BudgetHold { reserved_micros, state: "settled".into(), actual_micros: Some(actual_micros) })
+            }
+            TraceEvent::BudgetReleased { reserved_micros, .. } => {
+                self.budget = Some(BudgetHold { reserved_micros, state: "released".into(), actual_micros: Some(0) })
+            }
             TraceEvent::RequestCompleted { provider, model, latency_ms, finish_reason, output, at } => {
                 self.outcome = Some(Outcome {
                     status: "completed".into(),
@@ -418,6 +442,18 @@ impl Db {
                 serde_json::from_str(&json).map_err(|e| DbError::Data(e.to_string()))
             })
             .collect()
+    }
+
+    /// Each workspace's spend (micro-dollars) over the traces received since `from_ms`.
+    pub async fn spend_by_workspace(&self, from_ms: i64) -> Result<Vec<(String, i64)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT workspace, CAST(SUM(cost_micros) AS BIGINT) AS spent FROM traces
+              WHERE started_at_ms >= $1 GROUP BY workspace",
+        )
+        .bind(from_ms)
+        .fetch_all(&self.any)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("workspace")?, r.try_get("spent")?))).collect()
     }
 
     /// The finished traces matching `filter`, oldest first, at most `cap` of them (analytics).

@@ -72,6 +72,19 @@ fn facts_of(m: Option<&ModelInfo>, intent: &str) -> ModelFacts {
     }
 }
 
+/// The most a call can cost: every prompt token at the dearer of the input and cache-write
+/// prices, every output token at the output price, rounded up. Unpriced models cost nothing.
+pub fn worst_case_micros(p: &ProviderView, model: &str, prompt_tokens: u64, output_tokens: u64) -> i64 {
+    with_info(p, model, |m| match m {
+        Some(m) => {
+            let input = m.input_per_mtok.max(m.effective_cache_write_per_mtok()) as u128;
+            let numerator = prompt_tokens as u128 * input + output_tokens as u128 * m.output_per_mtok as u128;
+            i64::try_from(numerator.div_ceil(1_000_000)).unwrap_or(i64::MAX)
+        }
+        None => 0,
+    })
+}
+
 /// The exact charge for a usage on a model, and the price-table version it used.
 pub fn charge_micros(p: &ProviderView, model: &str, usage: &Usage) -> (i64, String) {
     let version = &Catalog::builtin().version;

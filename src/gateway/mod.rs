@@ -181,7 +181,7 @@ pub async fn chat(
     let runtime = ctx.workspace.runtime;
     let fallback = opts.fallback.unwrap_or(runtime.fallback);
     let needs = routing::Needs::of(&req);
-    let mut recorder = Recorder::new(trace_id, &ctx.key_id, &ctx.request_id, &ctx.workspace.slug);
+    let mut recorder = Recorder::new(app, trace_id, &ctx.key_id, &ctx.request_id, &ctx.workspace.slug);
     let capture = matches!(runtime.content_capture, layerr_domain::workspace::types::ContentCapture::Full);
     recorder.push(TraceCommand::Receive {
         received: Received {
@@ -264,8 +264,37 @@ pub async fn chat(
                 details: serde_json::json!({ "attempts": 0, "providers": [], "candidates": reasons }),
             }
         };
-        finish_failed(app, recorder, &err, started).await;
+        finish_failed(recorder, &err, started).await;
         return (Err(err), explain);
+    }
+
+    // Admission: hold the worst case of the chain against the monthly budget before any call.
+    let budget = ctx.workspace.budget;
+    if budget.monthly_micros.is_some() {
+        let output = u64::from(req.max_tokens.unwrap_or(budget.reserve_output_tokens)) * u64::from(req.n.max(1));
+        let prompt = req.prompt_token_ceiling();
+        let worst = route
+            .chain
+            .iter()
+            .map(|t| facts::worst_case_micros(&t.provider, &t.model, prompt, output))
+            .max()
+            .unwrap_or(0);
+        match app.ledger.reserve(&ctx.workspace.slug, &budget, worst, chrono::Utc::now()) {
+            Ok(()) => recorder.reserved(worst, budget),
+            Err(r) => {
+                let usd = |m: i64| m as f64 / 1_000_000.0;
+                let err = ApiError::BudgetExceeded(format!(
+                    "Workspace '{}' has exceeded its budget: ${:.6} spent and ${:.6} held by requests in flight of                      ${:.2} this month; this request may cost up to ${:.6}",
+                    ctx.workspace.slug,
+                    usd(r.spent),
+                    usd(r.reserved),
+                    usd(r.budget),
+                    usd(r.wanted)
+                ));
+                finish_failed(recorder, &err, started).await;
+                return (Err(err), explain);
+            }
+        }
     }
 
     let total_ms = opts.max_latency_ms.map_or(runtime.timeouts.total_ms, |m| m.min(runtime.timeouts.total_ms));
@@ -296,7 +325,7 @@ pub async fn chat(
             }
             Err(e) => {
                 let explain = run.explain.clone();
-                finish_failed(app, run.recorder, &e, started).await;
+                finish_failed(run.recorder, &e, started).await;
                 (Err(e), explain)
             }
         }
@@ -320,18 +349,18 @@ pub async fn chat(
                     output,
                     at: Recorder::now(),
                 });
-                run.recorder.finish(app).await;
+                run.recorder.finish().await;
                 (Ok(Reply::Full(resp)), explain)
             }
             Err(e) => {
-                finish_failed(app, run.recorder, &e, started).await;
+                finish_failed(run.recorder, &e, started).await;
                 (Err(e), explain)
             }
         }
     }
 }
 
-pub(crate) async fn finish_failed(app: &AppState, mut recorder: Recorder, err: &ApiError, started: Instant) {
+pub(crate) async fn finish_failed(mut recorder: Recorder, err: &ApiError, started: Instant) {
     let (_, code, _) = err.parts();
     recorder.push(TraceCommand::Fail {
         code: code.to_string(),
@@ -339,7 +368,7 @@ pub(crate) async fn finish_failed(app: &AppState, mut recorder: Recorder, err: &
         latency_ms: started.elapsed().as_millis() as u64,
         at: Recorder::now(),
     });
-    recorder.finish(app).await;
+    recorder.finish().await;
 }
 
 pub(crate) fn upstream<'a>(

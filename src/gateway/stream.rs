@@ -189,8 +189,7 @@ async fn finish(
             at: Recorder::now(),
         }),
     }
-    let app = run.app.clone();
-    run.recorder.finish(&app).await;
+    run.recorder.finish().await;
 }
 
 fn sse(json: &impl serde::Serialize) -> Bytes {

@@ -184,7 +184,7 @@ async fn embed(
         dimensions: body.dimensions,
         user: body.user.clone(),
     };
-    let mut recorder = Recorder::new(trace_id, p.key_id(), &rid.0, &ws.slug);
+    let mut recorder = Recorder::new(&app, trace_id, p.key_id(), &rid.0, &ws.slug);
     recorder.push(TraceCommand::Receive {
         received: Received {
             workspace: ws.slug.clone(),
@@ -230,7 +230,7 @@ async fn embed(
             body.model,
             no_api.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
         ));
-        gateway::finish_failed(&app, recorder, &err, started).await;
+        gateway::finish_failed(recorder, &err, started).await;
         return Err(err);
     }
     if providers.is_empty() {
@@ -244,7 +244,7 @@ async fn embed(
             latency_ms: 0,
             at: Recorder::now(),
         });
-        recorder.finish(&app).await;
+        recorder.finish().await;
         return Err(err);
     }
     let total = std::time::Duration::from_millis(ws.runtime.timeouts.total_ms);
@@ -304,7 +304,7 @@ async fn embed(
                     output: None,
                     at: Recorder::now(),
                 });
-                recorder.finish(&app).await;
+                recorder.finish().await;
                 let data = out
                     .vectors
                     .into_iter()
@@ -357,7 +357,7 @@ async fn embed(
             }),
         },
     };
-    gateway::finish_failed(&app, recorder, &err, started).await;
+    gateway::finish_failed(recorder, &err, started).await;
     Err(err)
 }
 

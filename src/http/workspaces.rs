@@ -95,7 +95,7 @@ pub(super) fn command_error(e: AggregateError<WorkspaceError>, slug: &str) -> Ap
     })
 }
 
-async fn exec(
+pub(crate) async fn exec(
     app: &AppState,
     p: &Principal,
     rid: &RequestId,
@@ -105,7 +105,7 @@ async fn exec(
     app.store.execute(&app.store.workspaces, slug, cmd, &ctx(p, rid, slug)).await.map_err(|e| command_error(e, slug))
 }
 
-fn current(app: &AppState, slug: &str) -> Result<WorkspaceView, ApiError> {
+pub(crate) fn current(app: &AppState, slug: &str) -> Result<WorkspaceView, ApiError> {
     app.hot.workspace(slug).ok_or_else(|| ApiError::WorkspaceNotFound(slug.to_string()))
 }
 
@@ -346,8 +346,21 @@ async fn change_runtime(
     ApiJson(patch): ApiJson<RuntimePatch>,
 ) -> Result<Response, ApiError> {
     workspace_for(&app, &p, &slug)?;
+    if let Some(Some(root)) = &patch.files_root {
+        check_files_root(root).await?;
+    }
     exec(&app, &p, &rid, &slug, WorkspaceCommand::ChangeRuntimeProfile { patch, at: Utc::now() }).await?;
     Ok(envelope(&rid, Some(&slug), current(&app, &slug)?.runtime))
+}
+
+/// A `filesRoot` must be an absolute path to a directory this node can read (a typo caught now
+/// rather than at the first `/api/chat` that names a file).
+async fn check_files_root(root: &str) -> Result<(), ApiError> {
+    layerr_domain::workspace::types::validate_files_root(root).map_err(|m| ApiError::field("filesRoot", m))?;
+    if !tokio::fs::metadata(root).await.is_ok_and(|m| m.is_dir()) {
+        return Err(ApiError::field("filesRoot", "filesRoot must be an existing directory on the server"));
+    }
+    Ok(())
 }
 
 async fn restrictions(

@@ -157,6 +157,23 @@ impl ChatRequest {
 
     /// A local estimate of prompt tokens (about 4 characters a token, plus framing per message),
     /// used before the upstream reports usage and when it never does.
+    /// An upper bound on the prompt's tokens, for reserving a worst-case cost: no byte-level BPE
+    /// tokenizer yields more tokens than bytes, each message's framing is counted at 16, and an
+    /// image at 2,000 tokens (a high-detail 2048px image is about 1,100 on OpenAI, 1,600 on
+    /// Anthropic).
+    pub fn prompt_token_ceiling(&self) -> u64 {
+        let images: usize = self
+            .messages
+            .iter()
+            .filter(|m| m.content.as_ref().is_some_and(Content::has_image))
+            .map(|m| match &m.content {
+                Some(Content::Parts(parts)) => parts.iter().filter(|p| !matches!(p, Part::Text { .. })).count(),
+                _ => 1,
+            })
+            .sum();
+        self.estimate_prompt_tokens() * 4 + images as u64 * 2_000
+    }
+
     pub fn estimate_prompt_tokens(&self) -> u64 {
         let chars: usize = self
             .messages

@@ -136,6 +136,20 @@ pub enum TraceCommand {
         charge: Charge,
         at: DateTime<Utc>,
     },
+    /// The request's worst-case cost, held against the workspace's budget on admission.
+    ReserveBudget {
+        micros: i64,
+        at: DateTime<Utc>,
+    },
+    /// The reservation is replaced by the real cost.
+    SettleBudget {
+        actual_micros: i64,
+        at: DateTime<Utc>,
+    },
+    /// Nothing was spent: the reservation is given back.
+    ReleaseBudget {
+        at: DateTime<Utc>,
+    },
     Complete {
         provider: String,
         model: String,
@@ -175,6 +189,19 @@ pub enum TraceEvent {
         charge: Charge,
         at: DateTime<Utc>,
     },
+    BudgetReserved {
+        micros: i64,
+        at: DateTime<Utc>,
+    },
+    BudgetSettled {
+        reserved_micros: i64,
+        actual_micros: i64,
+        at: DateTime<Utc>,
+    },
+    BudgetReleased {
+        reserved_micros: i64,
+        at: DateTime<Utc>,
+    },
     RequestCompleted {
         provider: String,
         model: String,
@@ -201,6 +228,9 @@ impl DomainEvent for TraceEvent {
             TraceEvent::AttemptSucceeded { .. } => "AttemptSucceeded",
             TraceEvent::AttemptFailed { .. } => "AttemptFailed",
             TraceEvent::CostCharged { .. } => "CostCharged",
+            TraceEvent::BudgetReserved { .. } => "BudgetReserved",
+            TraceEvent::BudgetSettled { .. } => "BudgetSettled",
+            TraceEvent::BudgetReleased { .. } => "BudgetReleased",
             TraceEvent::RequestCompleted { .. } => "RequestCompleted",
             TraceEvent::RequestFailed { .. } => "RequestFailed",
         }
@@ -222,6 +252,12 @@ pub enum TraceError {
     Finished,
     #[error("attempts must be numbered 1, 2, 3… (got {0})")]
     AttemptOutOfOrder(u32),
+    #[error("the budget is already reserved")]
+    AlreadyReserved,
+    #[error("there is no budget reservation to settle or release")]
+    NotReserved,
+    #[error("a reservation cannot be negative")]
+    NegativeReservation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -237,6 +273,9 @@ pub struct Trace {
     pub phase: Phase,
     pub attempts: u32,
     pub charged_micros: i64,
+    /// The open reservation, if any.
+    #[serde(default)]
+    pub reserved_micros: Option<i64>,
 }
 
 impl Aggregate for Trace {
@@ -276,6 +315,23 @@ impl Aggregate for Trace {
                         }
                     }
                     C::ChargeCost { charge, at } => E::CostCharged { charge, at },
+                    C::ReserveBudget { micros, at } => {
+                        if self.reserved_micros.is_some() {
+                            return Err(TraceError::AlreadyReserved);
+                        }
+                        if micros < 0 {
+                            return Err(TraceError::NegativeReservation);
+                        }
+                        E::BudgetReserved { micros, at }
+                    }
+                    C::SettleBudget { actual_micros, at } => {
+                        let reserved_micros = self.reserved_micros.ok_or(TraceError::NotReserved)?;
+                        E::BudgetSettled { reserved_micros, actual_micros, at }
+                    }
+                    C::ReleaseBudget { at } => {
+                        let reserved_micros = self.reserved_micros.ok_or(TraceError::NotReserved)?;
+                        E::BudgetReleased { reserved_micros, at }
+                    }
                     C::Complete { provider, model, latency_ms, finish_reason, output, at } => {
                         E::RequestCompleted { provider, model, latency_ms, finish_reason, output, at }
                     }
@@ -293,6 +349,8 @@ impl Aggregate for Trace {
             TraceEvent::AttemptSucceeded { .. } | TraceEvent::AttemptFailed { .. } => self.attempts += 1,
             TraceEvent::CostCharged { charge, .. } => self.charged_micros += charge.cost_micros,
             TraceEvent::RequestCompleted { .. } | TraceEvent::RequestFailed { .. } => self.phase = Phase::Finished,
+            TraceEvent::BudgetReserved { micros, .. } => self.reserved_micros = Some(micros),
+            TraceEvent::BudgetSettled { .. } | TraceEvent::BudgetReleased { .. } => self.reserved_micros = None,
             TraceEvent::RouteDecided { .. } => {}
         }
     }

@@ -49,4 +49,15 @@ pub enum WorkspaceCommand {
         strategy: String,
         at: DateTime<Utc>,
     },
+    ChangeBudget {
+        patch: super::budget::BudgetPatch,
+        at: DateTime<Utc>,
+    },
+    /// The week's spend crossed the alert threshold (recorded once per week).
+    RecordBudgetAlert {
+        week_start: DateTime<Utc>,
+        spent_micros: i64,
+        threshold_micros: i64,
+        at: DateTime<Utc>,
+    },
 }

@@ -55,6 +55,17 @@ pub enum WorkspaceEvent {
         after: String,
         at: DateTime<Utc>,
     },
+    BudgetChanged {
+        before: super::budget::Budget,
+        after: super::budget::Budget,
+        at: DateTime<Utc>,
+    },
+    BudgetAlertTriggered {
+        week_start: DateTime<Utc>,
+        spent_micros: i64,
+        threshold_micros: i64,
+        at: DateTime<Utc>,
+    },
 }
 
 impl WorkspaceEvent {
@@ -68,7 +79,9 @@ impl WorkspaceEvent {
             | WorkspaceEvent::RestrictionsChanged { at, .. }
             | WorkspaceEvent::ApiKeyIssued { at, .. }
             | WorkspaceEvent::ApiKeyRevoked { at, .. }
-            | WorkspaceEvent::DefaultStrategyChanged { at, .. } => *at,
+            | WorkspaceEvent::DefaultStrategyChanged { at, .. }
+            | WorkspaceEvent::BudgetChanged { at, .. }
+            | WorkspaceEvent::BudgetAlertTriggered { at, .. } => *at,
         }
     }
 }
@@ -85,6 +98,8 @@ impl DomainEvent for WorkspaceEvent {
             WorkspaceEvent::ApiKeyIssued { .. } => "ApiKeyIssued",
             WorkspaceEvent::ApiKeyRevoked { .. } => "ApiKeyRevoked",
             WorkspaceEvent::DefaultStrategyChanged { .. } => "DefaultStrategyChanged",
+            WorkspaceEvent::BudgetChanged { .. } => "BudgetChanged",
+            WorkspaceEvent::BudgetAlertTriggered { .. } => "BudgetAlertTriggered",
         }
         .to_string()
     }

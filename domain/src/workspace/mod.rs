@@ -1,6 +1,7 @@
 //! The Workspace aggregate: profile, tier and limits, runtime profile, restrictions and API keys.
 //! The aggregate id is the slug. A deleted workspace may be created again (a new life, no keys).
 
+pub mod budget;
 mod commands;
 mod error;
 mod events;
@@ -43,6 +44,11 @@ pub struct Workspace {
     /// Empty means the built-in default, `balanced`.
     #[serde(default)]
     pub default_strategy: String,
+    #[serde(default)]
+    pub budget: budget::Budget,
+    /// The start of the last week whose alert threshold was crossed (one alert per week).
+    #[serde(default)]
+    pub alerted_week: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub const DEFAULT_STRATEGY: &str = "balanced";
@@ -122,7 +128,7 @@ impl Aggregate for Workspace {
                 if after == self.runtime {
                     return Ok(());
                 }
-                E::RuntimeProfileChanged { before: self.runtime, after, at }
+                E::RuntimeProfileChanged { before: self.runtime.clone(), after, at }
             }
             C::ChangeRestrictions { patch, at } => {
                 self.active()?;
@@ -156,6 +162,23 @@ impl Aggregate for Workspace {
                 }
                 E::DefaultStrategyChanged { before, after: strategy, at }
             }
+            C::ChangeBudget { patch, at } => {
+                self.active()?;
+                let after = patch.apply(&self.budget);
+                after.validate().map_err(WorkspaceError::Invalid)?;
+                if after == self.budget {
+                    return Ok(());
+                }
+                E::BudgetChanged { before: self.budget, after, at }
+            }
+            C::RecordBudgetAlert { week_start, spent_micros, threshold_micros, at } => {
+                self.active()?;
+                // One alert per week, however many nodes saw the crossing.
+                if self.alerted_week.is_some_and(|w| w >= week_start) {
+                    return Ok(());
+                }
+                E::BudgetAlertTriggered { week_start, spent_micros, threshold_micros, at }
+            }
             C::RevokeKey { key_id, at } => {
                 self.active()?;
                 match self.keys.get(&key_id) {
@@ -183,6 +206,8 @@ impl Aggregate for Workspace {
                     restrictions,
                     keys: self.keys.clone(),
                     default_strategy: String::new(),
+                    budget: budget::Budget::default(),
+                    alerted_week: None,
                 };
             }
             E::ProfileUpdated { after, .. } => self.profile = after,
@@ -204,6 +229,8 @@ impl Aggregate for Workspace {
                 self.keys.insert(key_id, true);
             }
             E::DefaultStrategyChanged { after, .. } => self.default_strategy = after,
+            E::BudgetChanged { after, .. } => self.budget = after,
+            E::BudgetAlertTriggered { week_start, .. } => self.alerted_week = Some(week_start),
         }
     }
 }
