@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod budget;
 pub mod chat;
 pub mod conversations;
 pub mod envelope;
@@ -45,6 +46,7 @@ pub struct AppInner {
     pub http: reqwest::Client,
     pub health: crate::routing::health::HealthBook,
     pub secrets: crate::secrets::SecretBox,
+    pub ledger: crate::budget::Ledger,
     pub appender: crate::appender::Appender,
     /// Owns background work started by requests (e.g. recording a finished stream).
     pub tracker: tokio_util::task::TaskTracker,
@@ -74,6 +76,7 @@ pub fn app(state: AppState) -> Router {
         .merge(chat::router())
         .merge(conversations::router())
         .merge(traces::router())
+        .merge(budget::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(health::public_router())
