@@ -302,3 +302,75 @@ async fn the_weekly_alert_fires_once_and_the_budget_routes_validate() {
         gw.admin("PATCH", "/api/economics/budget", Some(json!({"workspace": "alerts", "monthlyBudget": null}))).await;
     assert_eq!((s, v["data"]["monthlyBudget"].clone()), (200, Value::Null));
 }
+
+/// claude-sonnet-4: $3.00 in, $0.30 cache read, $15.00 out per million tokens.
+fn sonnet_micros(uncached: u64, cached: u64, out: u64) -> i64 {
+    ((uncached * 3_000_000 + cached * 300_000 + out * 15_000_000 + 500_000) / 1_000_000) as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_cache_reads_are_charged_at_the_cache_price_streamed_or_not() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    let mock = layerr_mock::spawn().await;
+    let body = json!({"id": "an", "name": "an", "type": "anthropic", "baseUrl": mock.base_url(),
+                      "models": ["claude-sonnet-4"], "apiKey": "sk-ant-test"});
+    let (s, v) = gw.admin("POST", "/api/providers", Some(body)).await;
+    assert_eq!(s, 201, "{v}");
+    // A LiteLLM-style cache breakpoint on the system prompt reaches Anthropic as `cache_control`;
+    // the mock then reports half the prompt as read from the cache.
+    let system = json!({"role": "system", "content": [
+        {"type": "text", "text": "You are a careful assistant with a very long shared preamble",
+         "cache_control": {"type": "ephemeral"}}]});
+    let user = json!({"role": "user", "content": "What is prompt caching?"});
+    let mut traces = Vec::new();
+    for stream in [false, true] {
+        let body = if stream {
+            json!({"model": "claude-sonnet-4", "messages": [system, user], "stream": true,
+                   "stream_options": {"include_usage": true}})
+        } else {
+            json!({"model": "claude-sonnet-4", "messages": [system, user]})
+        };
+        let resp = gw
+            .client
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        traces.push(resp.headers()["x-layerr-trace-id"].to_str().unwrap().to_string());
+        let _ = resp.text().await.unwrap();
+    }
+    let sent = mock.requests();
+    assert_eq!(sent.len(), 2);
+    for r in &sent {
+        let b = &r.body;
+        assert_eq!(b["system"][0]["cache_control"], json!({"type": "ephemeral"}), "{b}");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let charges = loop {
+        let events = all_events(&gw).await;
+        let charges: Vec<Value> = traces
+            .iter()
+            .filter_map(|t| {
+                events
+                    .iter()
+                    .find(|e| &e.aggregate_id == t && e.event_type == "CostCharged")
+                    .map(|e| e.body()["charge"].clone())
+            })
+            .collect();
+        if charges.len() == 2 {
+            break charges;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "charges never recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for c in &charges {
+        let (tin, cached, out) =
+            (c["tokensIn"].as_u64().unwrap(), c["cachedTokens"].as_u64().unwrap(), c["tokensOut"].as_u64().unwrap());
+        assert!(cached > 0 && cached < tin, "the mock reported a cache read: {c}");
+        assert_eq!(c["costMicros"].as_i64().unwrap(), sonnet_micros(tin - cached, cached, out), "{c}");
+    }
+    assert_eq!(charges[0], charges[1], "streamed and whole answers are charged alike");
+}

@@ -27,8 +27,8 @@ use crate::llm::{
     ToolCall, ToolChoice,
 };
 use types::{
-    Block, ImageSource, MessagesRequest, MessagesResponse, Metadata, ModelList, ResponseBlock, ToolResultContent,
-    WireMessage, WireRole, WireTool, WireToolChoice,
+    Block, ImageSource, MessagesRequest, MessagesResponse, Metadata, ModelList, ResponseBlock, SystemPrompt,
+    ToolResultContent, WireMessage, WireRole, WireTool, WireToolChoice,
 };
 
 const API_VERSION: &str = "2023-06-01";
@@ -113,15 +113,32 @@ pub(super) fn build_request(req: &ChatRequest, model: &str, stream: bool) -> Res
     })
 }
 
-/// System and developer messages, plus the JSON-mode instruction.
-fn system_prompt(req: &ChatRequest) -> Option<String> {
-    let mut parts: Vec<String> = req
-        .messages
-        .iter()
-        .filter(|m| matches!(m.role, Role::System | Role::Developer))
-        .map(Message::content_text)
-        .filter(|t| !t.trim().is_empty())
-        .collect();
+/// System and developer messages, plus the JSON-mode instruction: one text, or blocks when a
+/// system part marks a cache breakpoint (kept where the client put it).
+fn system_prompt(req: &ChatRequest) -> Option<SystemPrompt> {
+    let system = || req.messages.iter().filter(|m| matches!(m.role, Role::System | Role::Developer));
+    let cached = system().any(|m| {
+        matches!(&m.content, Some(Content::Parts(ps)) if ps.iter().any(|p| matches!(p, Part::Text { cache_control: Some(_), .. })))
+    });
+    let mut parts: Vec<String> = system().map(Message::content_text).filter(|t| !t.trim().is_empty()).collect();
+    let instruction = json_instruction(req);
+    if cached {
+        let mut blocks = Vec::new();
+        for m in system() {
+            if let Some(c) = &m.content {
+                blocks.extend(content_blocks(c).ok()?.into_iter().filter(|b| matches!(b, Block::Text { .. })));
+            }
+        }
+        blocks.extend(instruction.map(|text| Block::Text { text, cache_control: None }));
+        return Some(SystemPrompt::Blocks(blocks));
+    }
+    parts.extend(instruction);
+    (!parts.is_empty()).then(|| SystemPrompt::Text(parts.join("\n\n")))
+}
+
+/// What JSON mode adds to the system prompt (Anthropic has no native flag).
+fn json_instruction(req: &ChatRequest) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
     match &req.response_format {
         Some(ResponseFormat::JsonObject) => parts.push(JSON_INSTRUCTION.to_string()),
         Some(ResponseFormat::JsonSchema { name, schema, .. }) => parts.push(format!(
@@ -129,7 +146,7 @@ fn system_prompt(req: &ChatRequest) -> Option<String> {
         )),
         Some(ResponseFormat::Text) | None => {}
     }
-    (!parts.is_empty()).then(|| parts.join("\n\n"))
+    parts.pop()
 }
 
 const JSON_INSTRUCTION: &str = "Respond only with valid JSON: no text before or after it and no Markdown code fences.";
@@ -173,14 +190,16 @@ fn convert_messages(messages: &[Message]) -> Result<Vec<WireMessage>, ProviderEr
 
 /// Text and image blocks; empty text is dropped (Anthropic rejects empty text blocks).
 fn content_blocks(content: &Content) -> Result<Vec<Block>, ProviderError> {
-    let text = |t: &str| (!t.is_empty()).then(|| Block::Text { text: t.to_string() });
+    let text = |t: &str, cache_control: &Option<crate::llm::CacheControl>| {
+        (!t.is_empty()).then(|| Block::Text { text: t.to_string(), cache_control: cache_control.clone() })
+    };
     match content {
-        Content::Text(t) => Ok(text(t).into_iter().collect()),
+        Content::Text(t) => Ok(text(t, &None).into_iter().collect()),
         Content::Parts(parts) => {
             let mut out = Vec::with_capacity(parts.len());
             for p in parts {
                 match p {
-                    Part::Text { text: t } => out.extend(text(t)),
+                    Part::Text { text: t, cache_control } => out.extend(text(t, cache_control)),
                     Part::ImageUrl { image_url } => out.push(Block::Image { source: image_source(&image_url.url)? }),
                 }
             }

@@ -263,7 +263,7 @@ fn content_parts(content: &Content) -> Result<Vec<types::Part>, ProviderError> {
             let mut out = Vec::with_capacity(parts.len());
             for p in parts {
                 match p {
-                    Part::Text { text: t } => out.extend(text(t)),
+                    Part::Text { text: t, .. } => out.extend(text(t)),
                     Part::ImageUrl { image_url } => out.push(image_part(&image_url.url)?),
                 }
             }

@@ -25,7 +25,7 @@ fn representative() -> ChatRequest {
             Message::text(Role::System, "You are terse."),
             Message {
                 content: Some(Content::Parts(vec![
-                    Part::Text { text: "What is in this image, and the weather?".into() },
+                    Part::Text { text: "What is in this image, and the weather?".into(), cache_control: None },
                     Part::ImageUrl {
                         image_url: ImageUrl { url: "data:image/png;base64,iVBORw0KGgo=".into(), detail: None },
                     },
