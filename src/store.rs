@@ -11,9 +11,11 @@ use postgres_es::PostgresEventRepository;
 use sqlite_es::SqliteEventRepository;
 use tokio::sync::Notify;
 
+use layerr_domain::conversation::Conversation;
 use layerr_domain::installation::Installation;
 use layerr_domain::meta;
 use layerr_domain::provider::Provider;
+use layerr_domain::simulation::Simulation;
 use layerr_domain::strategy::Strategy;
 use layerr_domain::workspace::Workspace;
 use layerr_projections::db::TypedPool;
@@ -75,6 +77,8 @@ pub struct EventStore {
     pub installation: Cqrs<Installation>,
     pub providers: Cqrs<Provider>,
     pub strategies: Cqrs<Strategy>,
+    pub conversations: Cqrs<Conversation>,
+    pub simulations: Cqrs<Simulation>,
     /// Fired after every command committed through this store (the in-memory state follows it).
     pub wake: Arc<Notify>,
     /// Fired after every commit, trace events included (the SQL projections follow it).
@@ -92,9 +96,21 @@ impl EventStore {
             installation: Cqrs::new(&db, vec![Box::new(HotQuery(hot.clone()))], ()),
             providers: Cqrs::new(&db, vec![Box::new(HotQuery(hot.clone()))], ()),
             strategies: Cqrs::new(&db, vec![Box::new(HotQuery(hot))], ()),
+            // Read through `load` and the `conversations` projection; nothing in memory follows it.
+            conversations: Cqrs::new(&db, vec![], ()),
+            // Read through `load` (GET /api/economics/simulate/{id}); nothing in memory follows it.
+            simulations: Cqrs::new(&db, vec![], ()),
             db,
             wake: Arc::new(Notify::new()),
             projection_wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// An aggregate's current state, rebuilt from its events (a read that sees every commit).
+    pub async fn load<A: Aggregate>(&self, id: &str) -> Result<A, AggregateError<A::Error>> {
+        match &self.db.typed {
+            TypedPool::Postgres(pool) => load_from(PostgresEventRepository::new(pool.clone()), id).await,
+            TypedPool::Sqlite(pool) => load_from(SqliteEventRepository::new(pool.clone()), id).await,
         }
     }
 
@@ -128,4 +144,14 @@ impl EventStore {
             }
         }
     }
+}
+
+async fn load_from<R, A>(repo: R, id: &str) -> Result<A, AggregateError<A::Error>>
+where
+    R: cqrs_es::persist::PersistedEventRepository,
+    A: Aggregate,
+{
+    use cqrs_es::{AggregateContext, EventStore as _};
+    let mut context = PersistedEventStore::<R, A>::new_event_store(repo).load_aggregate(id).await?;
+    Ok(std::mem::take(context.aggregate()))
 }

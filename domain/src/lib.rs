@@ -1,9 +1,11 @@
 //! Layerr's domain: aggregates, commands, events and value types. Pure: no IO, no clocks, no
 //! randomness. Ids, times and key hashes come in on the command.
 
+pub mod conversation;
 pub mod installation;
 pub mod keys;
 pub mod provider;
+pub mod simulation;
 pub mod strategy;
 pub mod trace;
 pub mod workspace;

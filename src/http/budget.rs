@@ -38,7 +38,7 @@ fn usd(micros: i64) -> f64 {
 }
 
 fn to_micros(field: &str, v: f64) -> Result<i64, ApiError> {
-    if !v.is_finite() || v < 0.0 || v > 10_000_000.0 {
+    if !v.is_finite() || !(0.0..=10_000_000.0).contains(&v) {
         return Err(ApiError::field(field, format!("{field} must be a USD amount between 0 and 10000000")));
     }
     Ok((v * 1_000_000.0).round() as i64)

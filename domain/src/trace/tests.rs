@@ -80,9 +80,36 @@ fn nothing_follows_completion() {
                 model: "m".into(),
                 latency_ms: 3,
                 finish_reason: Some("stop".into()),
+                output: None,
                 at: at(),
             },
         ])
         .when(TraceCommand::Fail { code: "TIMEOUT".into(), message: "x".into(), latency_ms: 4, at: at() })
         .then_expect_error(TraceError::Finished);
+}
+
+#[test]
+fn a_reservation_is_settled_or_released_once() {
+    F::with(())
+        .given(vec![
+            TraceEvent::RequestReceived { received: received(), at: at() },
+            TraceEvent::BudgetReserved { micros: 300, at: at() },
+        ])
+        .when(TraceCommand::SettleBudget { actual_micros: 120, at: at() })
+        .then_expect_events(vec![TraceEvent::BudgetSettled { reserved_micros: 300, actual_micros: 120, at: at() }]);
+    F::with(())
+        .given(vec![
+            TraceEvent::RequestReceived { received: received(), at: at() },
+            TraceEvent::BudgetReserved { micros: 300, at: at() },
+            TraceEvent::BudgetReleased { reserved_micros: 300, at: at() },
+        ])
+        .when(TraceCommand::ReleaseBudget { at: at() })
+        .then_expect_error(TraceError::NotReserved);
+    F::with(())
+        .given(vec![
+            TraceEvent::RequestReceived { received: received(), at: at() },
+            TraceEvent::BudgetReserved { micros: 300, at: at() },
+        ])
+        .when(TraceCommand::ReserveBudget { micros: 10, at: at() })
+        .then_expect_error(TraceError::AlreadyReserved);
 }

@@ -696,7 +696,7 @@ fn effective_limits_let_each_override_win_on_its_own() {
 #[test]
 fn change_runtime_applies_nested_fields_and_keeps_the_rest() {
     let before = RuntimeProfile::default();
-    let mut after = before;
+    let mut after = before.clone();
     after.timeouts.connect_ms = 1_000;
     after.retries.max_attempts = 3;
     after.fallback = FallbackMode::Strict;
@@ -707,8 +707,13 @@ fn change_runtime_applies_nested_fields_and_keeps_the_rest() {
             retries: Some(RetriesPatch { max_attempts: Some(3), ..Default::default() }),
             fallback: Some(FallbackMode::Strict),
             content_capture: Some(ContentCapture::Full),
+            files_root: None,
         }))
-        .then_expect_events(vec![WorkspaceEvent::RuntimeProfileChanged { before, after, at: later(2) }]);
+        .then_expect_events(vec![WorkspaceEvent::RuntimeProfileChanged {
+            before: before.clone(),
+            after,
+            at: later(2),
+        }]);
     // The default profile the event above starts from, spelled out.
     assert_eq!(before.timeouts.connect_ms, 5_000);
     assert_eq!(before.timeouts.first_token_ms, 30_000);
@@ -723,7 +728,7 @@ fn change_runtime_applies_nested_fields_and_keeps_the_rest() {
 #[test]
 fn change_runtime_applies_every_timeout_and_retry_field() {
     let before = RuntimeProfile::default();
-    let mut after = before;
+    let mut after = before.clone();
     after.timeouts.connect_ms = 2_000;
     after.timeouts.first_token_ms = 10_000;
     after.timeouts.total_ms = 60_000;
@@ -744,6 +749,7 @@ fn change_runtime_applies_every_timeout_and_retry_field() {
             }),
             fallback: None,
             content_capture: None,
+            files_root: None,
         }))
         .then_expect_events(vec![WorkspaceEvent::RuntimeProfileChanged { before, after, at: later(2) }]);
 }
@@ -751,10 +757,10 @@ fn change_runtime_applies_every_timeout_and_retry_field() {
 #[test]
 fn change_runtime_builds_on_earlier_changes() {
     let first = RuntimeProfile { fallback: FallbackMode::None, ..Default::default() };
-    let second = RuntimeProfile { content_capture: ContentCapture::None, ..first };
+    let second = RuntimeProfile { content_capture: ContentCapture::None, ..first.clone() };
     given(vec![
         created(),
-        WorkspaceEvent::RuntimeProfileChanged { before: RuntimeProfile::default(), after: first, at: later(1) },
+        WorkspaceEvent::RuntimeProfileChanged { before: RuntimeProfile::default(), after: first.clone(), at: later(1) },
     ])
     .when(change_runtime(RuntimePatch { content_capture: Some(ContentCapture::None), ..Default::default() }))
     .then_expect_events(vec![WorkspaceEvent::RuntimeProfileChanged {
@@ -861,6 +867,49 @@ fn change_runtime_refuses_bad_backoffs() {
 }
 
 #[test]
+fn change_runtime_sets_clears_and_validates_the_files_root() {
+    let set = RuntimePatch { files_root: Some(Some("/srv/repo".into())), ..Default::default() };
+    let with_root = RuntimeProfile { files_root: Some("/srv/repo".into()), ..Default::default() };
+    given_active().when(change_runtime(set)).then_expect_events(vec![WorkspaceEvent::RuntimeProfileChanged {
+        before: RuntimeProfile::default(),
+        after: with_root.clone(),
+        at: later(2),
+    }]);
+    // `null` clears it; an absent field leaves it.
+    given(vec![
+        created(),
+        WorkspaceEvent::RuntimeProfileChanged {
+            before: RuntimeProfile::default(),
+            after: with_root.clone(),
+            at: later(1),
+        },
+    ])
+    .when(change_runtime(RuntimePatch { files_root: Some(None), ..Default::default() }))
+    .then_expect_events(vec![WorkspaceEvent::RuntimeProfileChanged {
+        before: with_root,
+        after: RuntimeProfile::default(),
+        at: later(2),
+    }]);
+    for (root, msg) in [
+        ("srv/repo", "filesRoot must be an absolute path"),
+        ("", "filesRoot must be 1..=4096 bytes without NUL"),
+        ("/srv/../etc", "filesRoot must not contain '.' or '..' components"),
+        ("/srv/./repo", "filesRoot must not contain '.' or '..' components"),
+    ] {
+        given_active()
+            .when(change_runtime(RuntimePatch { files_root: Some(Some(root.into())), ..Default::default() }))
+            .then_expect_error(invalid(msg));
+    }
+    // Events recorded before the field existed still decode, and an unset root is not written.
+    let old = serde_json::json!({"timeouts": {"connectMs": 5000, "firstTokenMs": 30000, "totalMs": 120000},
+        "retries": {"maxAttempts": 2, "backoffBaseMs": 100, "backoffMaxMs": 2000},
+        "fallback": "relaxed", "contentCapture": "metadata"});
+    let decoded: RuntimeProfile = serde_json::from_value(old.clone()).unwrap();
+    assert_eq!(decoded, RuntimeProfile::default());
+    assert_eq!(serde_json::to_value(&decoded).unwrap(), old);
+}
+
+#[test]
 fn change_runtime_that_changes_nothing_emits_no_event() {
     for patch in [
         RuntimePatch::default(),
@@ -882,6 +931,7 @@ fn change_runtime_that_changes_nothing_emits_no_event() {
             }),
             fallback: Some(FallbackMode::Relaxed),
             content_capture: Some(ContentCapture::Metadata),
+            files_root: None,
         },
     ] {
         given_active().when(change_runtime(patch)).then_expect_events(vec![]);

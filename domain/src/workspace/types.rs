@@ -144,13 +144,18 @@ pub struct Retries {
     pub backoff_max_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuntimeProfile {
     pub timeouts: Timeouts,
     pub retries: Retries,
     pub fallback: FallbackMode,
     pub content_capture: ContentCapture,
+    /// The directory `/api/chat` resolves `context.files` paths in (absolute; unset: only inline
+    /// files are accepted). Absent from events recorded before the field existed, and omitted
+    /// when unset, so those payloads keep their shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_root: Option<String>,
 }
 
 impl Default for RuntimeProfile {
@@ -160,6 +165,7 @@ impl Default for RuntimeProfile {
             retries: Retries { max_attempts: 2, backoff_base_ms: 100, backoff_max_ms: 2_000 },
             fallback: FallbackMode::Relaxed,
             content_capture: ContentCapture::Metadata,
+            files_root: None,
         }
     }
 }
@@ -192,8 +198,26 @@ impl RuntimeProfile {
         if r.backoff_base_ms > r.backoff_max_ms {
             return Err("retries.backoffBaseMs must not exceed retries.backoffMaxMs".into());
         }
+        if let Some(root) = &self.files_root {
+            validate_files_root(root)?;
+        }
         Ok(())
     }
+}
+
+/// The shape of a `filesRoot`: an absolute, normalised path (whether it exists is the edge's
+/// concern; the domain does no IO).
+pub fn validate_files_root(root: &str) -> Result<(), String> {
+    if root.is_empty() || root.len() > 4096 || root.contains('\0') {
+        return Err("filesRoot must be 1..=4096 bytes without NUL".into());
+    }
+    if !root.starts_with('/') {
+        return Err("filesRoot must be an absolute path".into());
+    }
+    if root.split('/').any(|c| c == ".." || c == ".") {
+        return Err("filesRoot must not contain '.' or '..' components".into());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -219,11 +243,14 @@ pub struct RuntimePatch {
     pub retries: Option<RetriesPatch>,
     pub fallback: Option<FallbackMode>,
     pub content_capture: Option<ContentCapture>,
+    /// `null` clears it.
+    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub files_root: Option<Option<String>>,
 }
 
 impl RuntimePatch {
     pub fn apply(&self, base: &RuntimeProfile) -> RuntimeProfile {
-        let mut out = *base;
+        let mut out = base.clone();
         if let Some(t) = &self.timeouts {
             out.timeouts.connect_ms = t.connect_ms.unwrap_or(out.timeouts.connect_ms);
             out.timeouts.first_token_ms = t.first_token_ms.unwrap_or(out.timeouts.first_token_ms);
@@ -236,6 +263,9 @@ impl RuntimePatch {
         }
         out.fallback = self.fallback.unwrap_or(out.fallback);
         out.content_capture = self.content_capture.unwrap_or(out.content_capture);
+        if let Some(root) = &self.files_root {
+            out.files_root = root.clone();
+        }
         out
     }
 }
