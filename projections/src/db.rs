@@ -68,6 +68,7 @@ const PG_MIGRATIONS: &[Migration] = &[
     },
     // SQLite has no 0006: NOTIFY wake-ups are Postgres only.
     Migration { version: 6, name: "notify", sql: include_str!("../../migrations/postgres/0006_notify.sql") },
+    Migration { version: 7, name: "economics", sql: include_str!("../../migrations/postgres/0007_economics.sql") },
 ];
 
 const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -84,6 +85,7 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "conversations",
         sql: include_str!("../../migrations/sqlite/0005_conversations.sql"),
     },
+    Migration { version: 7, name: "economics", sql: include_str!("../../migrations/sqlite/0007_economics.sql") },
 ];
 
 /// Arbitrary constant: the advisory lock that serialises migrations across nodes.

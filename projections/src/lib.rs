@@ -5,6 +5,7 @@
 pub mod audit_log;
 pub mod conversations;
 pub mod db;
+pub mod economics;
 pub mod feed;
 pub mod provider_outcomes;
 pub mod runner;

@@ -10,8 +10,8 @@ use layerr_domain::workspace::types::FallbackMode;
 use layerr_projections::traces::TraceView;
 
 use crate::http::error::ApiError;
-use crate::routing::{self, health::HealthBook, Needs, Recorded, RouteInput};
-use crate::state::HotState;
+use crate::routing::{self, health::HealthBook, ModelFacts, Needs, Recorded, RouteInput};
+use crate::state::{HotState, ProviderView};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +52,18 @@ pub fn rederive(
     strategy_override: Option<&str>,
     then: bool,
 ) -> Result<Derived, ApiError> {
+    rederive_with(hot, health, view, strategy_override, then, &super::facts::facts)
+}
+
+/// [`rederive`] with another source of model facts (a simulation's price table).
+pub fn rederive_with(
+    hot: &HotState,
+    health: &HealthBook,
+    view: &TraceView,
+    strategy_override: Option<&str>,
+    then: bool,
+    facts: &dyn Fn(&ProviderView, &str, &str) -> ModelFacts,
+) -> Result<Derived, ApiError> {
     let r = view.received.as_ref().ok_or_else(|| ApiError::Conflict("the trace has no recorded request".into()))?;
     let ws = hot.workspace(&r.workspace).ok_or_else(|| ApiError::WorkspaceNotFound(r.workspace.clone()))?;
     let strategy = super::strategy_in(hot, &ws, Some(strategy_override.unwrap_or(&r.strategy)))?;
@@ -73,7 +85,7 @@ pub fn rederive(
         restrictions: &ws.restrictions,
         providers: &providers,
         health,
-        facts: &super::facts::facts,
+        facts,
         requested_model,
         max_cost_micros: r.max_cost_micros,
         max_latency_ms: r.max_latency_ms,

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod budget;
 pub mod chat;
 pub mod conversations;
+pub mod economics;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -76,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .merge(chat::router())
         .merge(conversations::router())
         .merge(traces::router())
+        .merge(economics::router())
         .merge(budget::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()

@@ -1,0 +1,30 @@
+-- Read model: what each finished request cost, with its whole token breakdown (uncached,
+-- cached and cache-write input, output, reasoning), its intent and strategy and the route that
+-- was charged. The economics routes aggregate it; `last_sequence` makes a replayed event a no-op.
+CREATE TABLE economics_requests
+(
+    trace_id           text PRIMARY KEY,
+    workspace          text    NOT NULL,
+    started_at_ms      integer NOT NULL,
+    intent             text    NOT NULL,
+    strategy           text    NOT NULL,
+    -- 'open' until RequestCompleted / RequestFailed, then 'completed' / 'failed'.
+    status             text    NOT NULL,
+    provider           text,
+    model              text,
+    cost_micros        integer NOT NULL,
+    tokens_in          integer NOT NULL,
+    tokens_out         integer NOT NULL,
+    cached_tokens      integer NOT NULL,
+    cache_write_tokens integer NOT NULL,
+    reasoning_tokens   integer NOT NULL,
+    charges            integer NOT NULL,
+    estimated          integer NOT NULL,
+    needs_tools        integer NOT NULL,
+    needs_vision       integer NOT NULL,
+    needs_json         integer NOT NULL,
+    error_code         text,
+    last_sequence      integer NOT NULL
+) STRICT;
+CREATE INDEX economics_requests_workspace_idx ON economics_requests (workspace, started_at_ms);
+CREATE INDEX economics_requests_time_idx ON economics_requests (started_at_ms);
