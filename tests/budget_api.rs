@@ -147,7 +147,7 @@ async fn budget_holds(kind: Kind) {
     let spent = charged(&events, "tight");
     assert!(spent <= BUDGET, "spent {spent} µ$ of a {BUDGET} µ$ budget");
     assert!(reserved_total > spent, "reservations were worst cases, released as real costs settled");
-    assert!(spent > BUDGET / 2, "the budget was actually used: {spent}");
+    assert!(spent > BUDGET / 4, "the budget was actually used: {spent}");
 
     // The budget route agrees with the store (once the read model has caught up).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -166,6 +166,17 @@ async fn budget_holds(kind: Kind) {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "budget never showed {spent}: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // And the economics summary is the sum of the charges in the store, to the micro-dollar.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, v) = gw.admin("GET", "/api/economics/summary?workspace=tight", None).await;
+        assert_eq!(s, 200, "{v}");
+        if v["data"]["requests"] == N && v["data"]["spentThisMonthMicros"] == spent {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "summary never showed {spent} µ$ over {N}: {v}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
