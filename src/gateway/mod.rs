@@ -178,10 +178,10 @@ pub async fn chat(
         Err(e) => return (Err(e), explain),
     };
     explain.strategy = strategy.id.clone();
-    let runtime = ctx.workspace.runtime;
+    let runtime = &ctx.workspace.runtime;
     let fallback = opts.fallback.unwrap_or(runtime.fallback);
     let needs = routing::Needs::of(&req);
-    let mut recorder = Recorder::new(app, trace_id, &ctx.key_id, &ctx.request_id, &ctx.workspace.slug);
+    let mut recorder = Recorder::new(app, trace_id, &ctx.key_id, &ctx.request_id, &ctx.workspace);
     let capture = matches!(runtime.content_capture, layerr_domain::workspace::types::ContentCapture::Full);
     recorder.push(TraceCommand::Receive {
         received: Received {
@@ -280,7 +280,7 @@ pub async fn chat(
             .max()
             .unwrap_or(0);
         match app.ledger.reserve(&ctx.workspace.slug, &budget, worst, chrono::Utc::now()) {
-            Ok(()) => recorder.reserved(worst, budget),
+            Ok(()) => recorder.reserved(worst),
             Err(r) => {
                 let usd = |m: i64| m as f64 / 1_000_000.0;
                 let err = ApiError::BudgetExceeded(format!(

@@ -18,6 +18,7 @@ use layerr_domain::workspace::WorkspaceCommand;
 
 use crate::appender::NewEvent;
 use crate::http::AppState;
+use crate::state::WorkspaceView;
 use crate::store::CommandContext;
 
 pub struct Recorder {
@@ -28,13 +29,22 @@ pub struct Recorder {
     key_id: String,
     app: AppState,
     started: Instant,
-    /// The micro-dollars held for this request and the budget they were held under.
-    reservation: Option<(i64, Budget)>,
+    /// The workspace's budget when the request arrived (alerts and holds use it).
+    budget: Budget,
+    /// The micro-dollars held for this request.
+    reservation: Option<i64>,
     finished: bool,
 }
 
 impl Recorder {
-    pub fn new(app: &AppState, trace_id: String, key_id: &str, request_id: &str, workspace: &str) -> Recorder {
+    pub fn new(
+        app: &AppState,
+        trace_id: String,
+        key_id: &str,
+        request_id: &str,
+        workspace: &WorkspaceView,
+    ) -> Recorder {
+        let (budget, workspace) = (workspace.budget, workspace.slug.as_str());
         let metadata = serde_json::json!({
             meta::ACTOR: key_id, meta::REQUEST_ID: request_id, meta::WORKSPACE: workspace,
         })
@@ -47,6 +57,7 @@ impl Recorder {
             key_id: key_id.to_string(),
             app: app.clone(),
             started: Instant::now(),
+            budget,
             reservation: None,
             finished: false,
         }
@@ -62,9 +73,9 @@ impl Recorder {
 
     /// Holds `micros` against the workspace's monthly budget (the ledger has already admitted
     /// it); settled or released when the recorder finishes.
-    pub fn reserved(&mut self, micros: i64, budget: Budget) {
+    pub fn reserved(&mut self, micros: i64) {
         self.commands.push(TraceCommand::ReserveBudget { micros, at: Self::now() });
-        self.reservation = Some((micros, budget));
+        self.reservation = Some(micros);
     }
 
     /// Settles the reservation against what was charged and tells the ledger; returns the
@@ -80,8 +91,8 @@ impl Recorder {
             })
             .sum();
         let now = Self::now();
-        let (reserved, budget) = match self.reservation.take() {
-            Some((micros, budget)) => {
+        let reserved = match self.reservation.take() {
+            Some(micros) => {
                 let settle = if actual > 0 {
                     TraceCommand::SettleBudget { actual_micros: actual, at: now }
                 } else {
@@ -92,12 +103,12 @@ impl Recorder {
                     .position(|c| matches!(c, TraceCommand::Complete { .. } | TraceCommand::Fail { .. }))
                     .unwrap_or(commands.len());
                 commands.insert(end, settle);
-                (Some(micros), budget)
+                Some(micros)
             }
-            None => (None, self.app.hot.workspace(&self.workspace).map(|w| w.budget).unwrap_or_default()),
+            None => None,
         };
         if reserved.is_some() || actual > 0 {
-            if let Some(crossing) = self.app.ledger.settle(&self.workspace, &budget, reserved, actual, now) {
+            if let Some(crossing) = self.app.ledger.settle(&self.workspace, &self.budget, reserved, actual, now) {
                 let (app, workspace, actor) = (self.app.clone(), self.workspace.clone(), self.key_id.clone());
                 self.app.tracker.spawn(async move {
                     let cmd = WorkspaceCommand::RecordBudgetAlert {

@@ -184,7 +184,7 @@ async fn embed(
         dimensions: body.dimensions,
         user: body.user.clone(),
     };
-    let mut recorder = Recorder::new(&app, trace_id, p.key_id(), &rid.0, &ws.slug);
+    let mut recorder = Recorder::new(&app, trace_id, p.key_id(), &rid.0, &ws);
     recorder.push(TraceCommand::Receive {
         received: Received {
             workspace: ws.slug.clone(),
