@@ -104,11 +104,28 @@ pub struct KafkaConfig {
     /// Comma-separated bootstrap brokers; absent disables the relay.
     pub brokers: Option<String>,
     pub topic: String,
+    /// The Kafka `client.id` the relay's producer and admin client announce.
+    pub client_id: String,
+    /// Partitions and replication factor used when the relay creates the topic.
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// How long one message may take to be acknowledged before the batch counts as failed.
+    pub message_timeout_ms: u64,
+    /// Events published per batch (the checkpoint moves once per batch).
+    pub batch_size: usize,
 }
 
 impl Default for KafkaConfig {
     fn default() -> Self {
-        KafkaConfig { brokers: None, topic: "layerr.events".into() }
+        KafkaConfig {
+            brokers: None,
+            topic: "layerr.events".into(),
+            client_id: "layerr".into(),
+            partitions: 3,
+            replication_factor: 1,
+            message_timeout_ms: 30_000,
+            batch_size: 500,
+        }
     }
 }
 
@@ -137,6 +154,11 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("LAYERR_DURABILITY", "store.durability"),
     ("LAYERR_KAFKA_BROKERS", "kafka.brokers"),
     ("LAYERR_KAFKA_TOPIC", "kafka.topic"),
+    ("LAYERR_KAFKA_CLIENT_ID", "kafka.client_id"),
+    ("LAYERR_KAFKA_PARTITIONS", "kafka.partitions"),
+    ("LAYERR_KAFKA_REPLICATION_FACTOR", "kafka.replication_factor"),
+    ("LAYERR_KAFKA_MESSAGE_TIMEOUT_MS", "kafka.message_timeout_ms"),
+    ("LAYERR_KAFKA_BATCH_SIZE", "kafka.batch_size"),
     ("LAYERR_LOG", "log.level"),
     ("LAYERR_LOG_FORMAT", "log.format"),
 ];
@@ -144,7 +166,14 @@ const ENV_KEYS: &[(&str, &str)] = &[
 /// Variables read elsewhere, so not unknown.
 const ENV_OTHER: &[&str] = &["LAYERR_CONFIG", "LAYERR_ADMIN_KEY", "LAYERR_MASTER_KEY"];
 
-const NUMERIC_KEYS: &[&str] = &["server.max_body_bytes", "store.poll_interval_ms"];
+const NUMERIC_KEYS: &[&str] = &[
+    "server.max_body_bytes",
+    "store.poll_interval_ms",
+    "kafka.partitions",
+    "kafka.replication_factor",
+    "kafka.message_timeout_ms",
+    "kafka.batch_size",
+];
 
 impl Config {
     /// Loads from `path` (or `./layerr.toml` when present) and the process environment.
@@ -228,6 +257,29 @@ impl Config {
         }
         if self.kafka.topic.trim().is_empty() {
             return invalid("kafka.topic", "must not be empty");
+        }
+        // Kafka's own rule for topic names.
+        if self.kafka.topic.len() > 249
+            || self.kafka.topic == "."
+            || self.kafka.topic == ".."
+            || !self.kafka.topic.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return invalid("kafka.topic", "must be at most 249 of the characters a-z, A-Z, 0-9, '.', '_', '-'");
+        }
+        if self.kafka.client_id.trim().is_empty() {
+            return invalid("kafka.client_id", "must not be empty");
+        }
+        if !(1..=10_000).contains(&self.kafka.partitions) {
+            return invalid("kafka.partitions", "must be between 1 and 10000");
+        }
+        if !(1..=32).contains(&self.kafka.replication_factor) {
+            return invalid("kafka.replication_factor", "must be between 1 and 32");
+        }
+        if !(1_000..=900_000).contains(&self.kafka.message_timeout_ms) {
+            return invalid("kafka.message_timeout_ms", "must be between 1000 and 900000");
+        }
+        if !(1..=10_000).contains(&self.kafka.batch_size) {
+            return invalid("kafka.batch_size", "must be between 1 and 10000");
         }
         if let Some(key) = &self.admin_key {
             use secrecy::ExposeSecret;
@@ -340,5 +392,38 @@ mod tests {
         assert!(err.contains("LAYERR_ADMIN_KEY"), "{err}");
         let err = Config::load_from(None, &env(&[("LAYERR_POLL_INTERVAL_MS", "soon")])).unwrap_err().to_string();
         assert!(err.contains("LAYERR_POLL_INTERVAL_MS"), "{err}");
+    }
+
+    #[test]
+    fn kafka_settings_come_from_env_and_are_checked() {
+        let c = Config::load_from(
+            None,
+            &env(&[
+                ("LAYERR_KAFKA_BROKERS", "127.0.0.1:9092"),
+                ("LAYERR_KAFKA_PARTITIONS", "6"),
+                ("LAYERR_KAFKA_REPLICATION_FACTOR", "3"),
+                ("LAYERR_KAFKA_MESSAGE_TIMEOUT_MS", "5000"),
+                ("LAYERR_KAFKA_BATCH_SIZE", "100"),
+                ("LAYERR_KAFKA_CLIENT_ID", "layerr-eu"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.kafka.brokers.as_deref(), Some("127.0.0.1:9092"));
+        assert_eq!((c.kafka.partitions, c.kafka.replication_factor), (6, 3));
+        assert_eq!((c.kafka.message_timeout_ms, c.kafka.batch_size), (5000, 100));
+        assert_eq!(c.kafka.client_id, "layerr-eu");
+        for (var, value, key) in [
+            ("LAYERR_KAFKA_PARTITIONS", "0", "kafka.partitions"),
+            ("LAYERR_KAFKA_PARTITIONS", "many", "LAYERR_KAFKA_PARTITIONS"),
+            ("LAYERR_KAFKA_REPLICATION_FACTOR", "0", "kafka.replication_factor"),
+            ("LAYERR_KAFKA_MESSAGE_TIMEOUT_MS", "10", "kafka.message_timeout_ms"),
+            ("LAYERR_KAFKA_BATCH_SIZE", "0", "kafka.batch_size"),
+            ("LAYERR_KAFKA_CLIENT_ID", " ", "kafka.client_id"),
+            ("LAYERR_KAFKA_TOPIC", "bad topic", "kafka.topic"),
+            ("LAYERR_KAFKA_BROKERS", " ", "kafka.brokers"),
+        ] {
+            let err = Config::load_from(None, &env(&[(var, value)])).unwrap_err().to_string();
+            assert!(err.contains(key), "{var}={value}: {err}");
+        }
     }
 }

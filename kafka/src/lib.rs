@@ -1,5 +1,14 @@
-//! The Kafka side of Layerr: the versioned wire envelope every event is published in. The relay
-//! itself (feed -> topic, at-least-once) builds on this; the gateway never needs it to run.
+//! The Kafka side of Layerr: the versioned wire envelope every event is published in, the relay
+//! (feed -> topic, at-least-once; behind the `relay` feature, which compiles librdkafka) and the
+//! status it reports. The gateway never needs a broker to run.
+
+#[cfg(feature = "relay")]
+pub mod relay;
+pub mod status;
+
+#[cfg(feature = "relay")]
+pub use relay::{Relay, RelayConfig, RelayError};
+pub use status::{RelaySnapshot, RelayStatus};
 
 use chrono::{DateTime, Utc};
 use layerr_projections::StoredEvent;
@@ -7,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 /// The envelope's own version; bump it (and document it in docs/EVENTS.md) on a shape change.
 pub const ENVELOPE_VERSION: &str = "1";
+
+/// The relay's row in `projection_checkpoints`. It is not a SQL projector: `projections rebuild`
+/// does not know it.
+pub const CHECKPOINT_NAME: &str = "kafka-relay";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,5 +1,5 @@
 //! Health: `/api/health` (no auth: is the process up) and `/api/health/detailed` (event store
-//! reachability and latency, feed position, projection and in-memory-state lag, version).
+//! reachability and latency, feed position, projection, in-memory-state and Kafka relay lag, version).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -55,7 +55,8 @@ async fn detailed(State(app): State<AppState>, Extension(rid): Extension<Request
     }
     let hot = app.hot.cursor();
     let hot_lag = db.events_after_matching(hot, &crate::state::INTEREST).await.map_err(unavailable)?;
-    let status = if worst > 10_000 || hot_lag > 10_000 { "degraded" } else { "healthy" };
+    let (kafka, kafka_degraded) = kafka_health(&app).await.map_err(unavailable)?;
+    let status = if worst > 10_000 || hot_lag > 10_000 || kafka_degraded { "degraded" } else { "healthy" };
     Ok(envelope(
         &rid,
         None,
@@ -67,6 +68,30 @@ async fn detailed(State(app): State<AppState>, Extension(rid): Extension<Request
             "feed": { "position": head, "events": events },
             "projections": projections,
             "hotState": { "position": hot.position, "lag": hot_lag },
+            "kafka": kafka,
         }),
     ))
+}
+
+/// The relay's part of the detailed health, and whether it makes the node degraded (broker
+/// unreachable, or far behind). Lag counts the store's events after the relay's checkpoint;
+/// broker watermarks are never used.
+async fn kafka_health(app: &AppState) -> Result<(serde_json::Value, bool), layerr_projections::DbError> {
+    let Some(relay) = &app.kafka else {
+        return Ok((json!({ "enabled": false, "topic": app.config.kafka.topic }), false));
+    };
+    let db = &app.store.db;
+    let snap = relay.snapshot();
+    let cp = load_checkpoint(db, layerr_kafka::CHECKPOINT_NAME).await?;
+    let lag = db.events_after(cp).await?;
+    let body = json!({
+        "enabled": true,
+        "topic": snap.topic,
+        "position": cp.position,
+        "lag": lag,
+        "delivered": snap.delivered,
+        "connected": snap.connected,
+        "lastError": snap.last_error,
+    });
+    Ok((body, !snap.connected || lag > 10_000))
 }
