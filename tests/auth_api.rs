@@ -272,7 +272,10 @@ async fn health_is_public_and_detailed_health_needs_a_key(kind: Kind) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let d = loop {
         let d = admin(&gw, "GET", "/api/health/detailed", None).await.ok(200, None).clone();
-        if d["projections"].as_array().is_some_and(|p| p.iter().all(|p| p["lag"] == 0)) && d["hotState"]["lag"] == 0 {
+        // Lag counts the events a projector reads; its checkpoint also moves past the others
+        // (on its next wake-up), so wait for both.
+        let caught_up = |p: &Value| p["lag"] == 0 && p["position"] == d["feed"]["position"];
+        if d["projections"].as_array().is_some_and(|p| p.iter().all(caught_up)) && d["hotState"]["lag"] == 0 {
             break d;
         }
         assert!(tokio::time::Instant::now() < deadline, "projections never caught up: {d}");

@@ -18,16 +18,39 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// How much of an oversized body is read and thrown away before the 413 goes out: a client still
+/// writing when the answer arrives would otherwise see a reset connection instead of the error.
+const DRAIN_BEYOND_LIMIT: usize = 1 << 20;
+
 /// The whole body, within the configured limit (413 beyond it).
-async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+async fn body_bytes<S: Send + Sync>(req: Request, _state: &S) -> Result<Bytes, ApiError> {
+    use futures::StreamExt;
     let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(0);
-    Bytes::from_request(req, state).await.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(limit)
-        } else {
-            ApiError::validation(format!("could not read the request body: {}", e.body_text()))
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit.saturating_add(DRAIN_BEYOND_LIMIT)) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut stream = req.into_body().into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::validation(format!("could not read the request body: {e}")))?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        } else if seen > limit.saturating_add(DRAIN_BEYOND_LIMIT) {
+            break;
         }
-    })
+    }
+    if seen > limit {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    Ok(buf.freeze())
 }
 
 /// The configured body limit, put in request extensions so the 413 can say it.
