@@ -740,3 +740,39 @@ async fn rate_limit_headers_follow_the_tier() {
         assert_eq!(r.header_num("x-ratelimit-limit"), rpm, "{tier}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_prometheus_text_for_admins_only() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    let (_, key) = create_ws(&gw, "mx", "free").await;
+    let get = |k: Option<String>| {
+        let mut r = gw.client.get(format!("{}/metrics", gw.base));
+        if let Some(k) = k {
+            r = r.bearer_auth(k);
+        }
+        r.send()
+    };
+    assert_eq!(get(None).await.unwrap().status(), 401);
+    assert_eq!(get(Some(key)).await.unwrap().status(), 403);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = get(Some(ADMIN_KEY.to_string())).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+        let text = r.text().await.unwrap();
+        let value = |prefix: &str| -> Option<f64> {
+            text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+        };
+        assert!(text.contains("# TYPE layerr_projection_lag_events gauge"), "{text}");
+        assert_eq!(value("layerr_up "), Some(1.0));
+        assert!(value("layerr_feed_events ").is_some_and(|n| n >= 3.0), "{text}");
+        let audit = value("layerr_projection_lag_events{projection=\"audit_log\"}").expect("audit_log lag");
+        let head = value("layerr_feed_head_position ").unwrap();
+        let pos = value("layerr_projection_position{projection=\"audit_log\"}").unwrap();
+        if audit == 0.0 && pos == head {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "audit_log never caught up: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -43,20 +43,25 @@ async fn detailed(State(app): State<AppState>, Extension(rid): Extension<Request
         }
     };
     let unavailable = |e: layerr_projections::DbError| ApiError::Unavailable(e.to_string());
-    let (head, events) = db.feed_head().await.map_err(unavailable)?;
-    let mut projections = Vec::new();
-    let mut worst = 0;
-    for projector in crate::projectors() {
-        let name = projector.name();
-        let cp = load_checkpoint(db, name).await.map_err(unavailable)?;
-        let lag = db.events_after_matching(cp, &projector.interest()).await.map_err(unavailable)?;
-        worst = worst.max(lag);
-        projections.push(json!({ "name": name, "position": cp.position, "lag": lag }));
-    }
-    let hot = app.hot.cursor();
-    let hot_lag = db.events_after_matching(hot, &crate::state::INTEREST).await.map_err(unavailable)?;
-    let (kafka, kafka_degraded) = kafka_health(&app).await.map_err(unavailable)?;
-    let status = if worst > 10_000 || hot_lag > 10_000 || kafka_degraded { "degraded" } else { "healthy" };
+    let p = pipeline(&app).await.map_err(unavailable)?;
+    let worst = p.projections.iter().map(|x| x.lag).max().unwrap_or(0);
+    let kafka = match &p.kafka {
+        None => json!({ "enabled": false, "topic": app.config.kafka.topic }),
+        Some(k) => json!({
+            "enabled": true,
+            "topic": k.snapshot.topic,
+            "position": k.position,
+            "lag": k.lag,
+            "delivered": k.snapshot.delivered,
+            "connected": k.snapshot.connected,
+            "lastError": k.snapshot.last_error,
+        }),
+    };
+    // The relay makes the node degraded when the broker is unreachable or it is far behind.
+    let kafka_degraded = p.kafka.as_ref().is_some_and(|k| !k.snapshot.connected || k.lag > 10_000);
+    let status = if worst > 10_000 || p.hot_lag > 10_000 || kafka_degraded { "degraded" } else { "healthy" };
+    let projections: Vec<_> =
+        p.projections.iter().map(|x| json!({ "name": x.name, "position": x.position, "lag": x.lag })).collect();
     Ok(envelope(
         &rid,
         None,
@@ -65,33 +70,55 @@ async fn detailed(State(app): State<AppState>, Extension(rid): Extension<Request
             "version": VERSION,
             "uptimeSeconds": app.started.elapsed().as_secs(),
             "store": store,
-            "feed": { "position": head, "events": events },
+            "feed": { "position": p.head, "events": p.events },
             "projections": projections,
-            "hotState": { "position": hot.position, "lag": hot_lag },
+            "hotState": { "position": p.hot_position, "lag": p.hot_lag },
             "kafka": kafka,
         }),
     ))
 }
 
-/// The relay's part of the detailed health, and whether it makes the node degraded (broker
-/// unreachable, or far behind). Lag counts the store's events after the relay's checkpoint;
-/// broker watermarks are never used.
-async fn kafka_health(app: &AppState) -> Result<(serde_json::Value, bool), layerr_projections::DbError> {
-    let Some(relay) = &app.kafka else {
-        return Ok((json!({ "enabled": false, "topic": app.config.kafka.topic }), false));
-    };
+pub struct ProjectionLag {
+    pub name: &'static str,
+    pub position: i64,
+    pub lag: i64,
+}
+
+pub struct RelayLag {
+    pub snapshot: layerr_kafka::status::RelaySnapshot,
+    pub position: i64,
+    pub lag: i64,
+}
+
+/// Where every consumer of the feed stands: the projections, the in-memory state and the Kafka
+/// relay. Lags count the store's events after each checkpoint (never broker watermarks).
+pub struct Pipeline {
+    pub head: i64,
+    pub events: i64,
+    pub projections: Vec<ProjectionLag>,
+    pub hot_position: i64,
+    pub hot_lag: i64,
+    pub kafka: Option<RelayLag>,
+}
+
+pub async fn pipeline(app: &AppState) -> Result<Pipeline, layerr_projections::DbError> {
     let db = &app.store.db;
-    let snap = relay.snapshot();
-    let cp = load_checkpoint(db, layerr_kafka::CHECKPOINT_NAME).await?;
-    let lag = db.events_after(cp).await?;
-    let body = json!({
-        "enabled": true,
-        "topic": snap.topic,
-        "position": cp.position,
-        "lag": lag,
-        "delivered": snap.delivered,
-        "connected": snap.connected,
-        "lastError": snap.last_error,
-    });
-    Ok((body, !snap.connected || lag > 10_000))
+    let (head, events) = db.feed_head().await?;
+    let mut projections = Vec::new();
+    for projector in crate::projectors() {
+        let cp = load_checkpoint(db, projector.name()).await?;
+        let lag = db.events_after_matching(cp, &projector.interest()).await?;
+        projections.push(ProjectionLag { name: projector.name(), position: cp.position, lag });
+    }
+    let hot = app.hot.cursor();
+    let hot_lag = db.events_after_matching(hot, &crate::state::INTEREST).await?;
+    let kafka = match &app.kafka {
+        None => None,
+        Some(relay) => {
+            let cp = load_checkpoint(db, layerr_kafka::CHECKPOINT_NAME).await?;
+            let lag = db.events_after(cp).await?;
+            Some(RelayLag { snapshot: relay.snapshot(), position: cp.position, lag })
+        }
+    };
+    Ok(Pipeline { head, events, projections, hot_position: hot.position, hot_lag, kafka })
 }

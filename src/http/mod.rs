@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod metrics;
 pub mod openai;
 pub mod providers;
 pub mod strategies;
@@ -79,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         .merge(traces::router())
         .merge(economics::router())
         .merge(budget::router())
+        .merge(metrics::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(health::public_router())

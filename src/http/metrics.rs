@@ -1,0 +1,127 @@
+//! `GET /metrics` (admin key): the pipeline's lag and the gateway's counters in the Prometheus
+//! text format, for a scraper configured with a bearer token.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+
+use super::auth::require_admin;
+use super::error::ApiError;
+use super::health::pipeline;
+use super::AppState;
+use crate::state::Principal;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// One metric: its help line, type, and samples (label set, value).
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped as the text format requires.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+async fn metrics(State(app): State<AppState>, Extension(p): Extension<Principal>) -> Result<Response, ApiError> {
+    require_admin(&p)?;
+    let pl = pipeline(&app).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut out = String::with_capacity(2048);
+    let one = |v: f64| vec![(String::new(), v)];
+    family(&mut out, "layerr_up", "gauge", "1 while the process serves.", &one(1.0));
+    family(
+        &mut out,
+        "layerr_uptime_seconds",
+        "gauge",
+        "Seconds since the process started.",
+        &one(app.started.elapsed().as_secs_f64()),
+    );
+    family(
+        &mut out,
+        "layerr_feed_head_position",
+        "gauge",
+        "Highest global position in the store.",
+        &one(pl.head as f64),
+    );
+    family(&mut out, "layerr_feed_events", "gauge", "Events in the store.", &one(pl.events as f64));
+    let by_projection = |f: fn(&super::health::ProjectionLag) -> i64| -> Vec<(String, f64)> {
+        pl.projections.iter().map(|x| (format!("projection=\"{}\"", label(x.name)), f(x) as f64)).collect()
+    };
+    family(
+        &mut out,
+        "layerr_projection_lag_events",
+        "gauge",
+        "Events a projection still has to apply.",
+        &by_projection(|x| x.lag),
+    );
+    family(
+        &mut out,
+        "layerr_projection_position",
+        "gauge",
+        "Global position a projection has applied up to.",
+        &by_projection(|x| x.position),
+    );
+    family(
+        &mut out,
+        "layerr_hot_state_lag_events",
+        "gauge",
+        "Configuration events the in-memory state has not read yet.",
+        &one(pl.hot_lag as f64),
+    );
+    family(
+        &mut out,
+        "layerr_appender_queued_batches",
+        "gauge",
+        "Request batches waiting for the group-commit appender.",
+        &one(app.appender.queued() as f64),
+    );
+    if let Some(k) = &pl.kafka {
+        let topic = format!("topic=\"{}\"", label(&k.snapshot.topic));
+        family(
+            &mut out,
+            "layerr_kafka_relay_lag_events",
+            "gauge",
+            "Events in the store after the relay's checkpoint.",
+            &[(topic.clone(), k.lag as f64)],
+        );
+        family(
+            &mut out,
+            "layerr_kafka_relay_position",
+            "gauge",
+            "Global position the relay has delivered up to.",
+            &[(topic.clone(), k.position as f64)],
+        );
+        family(
+            &mut out,
+            "layerr_kafka_relay_delivered_total",
+            "counter",
+            "Events this process has delivered to Kafka.",
+            &[(topic.clone(), k.snapshot.delivered as f64)],
+        );
+        family(
+            &mut out,
+            "layerr_kafka_relay_connected",
+            "gauge",
+            "1 while the broker accepts deliveries.",
+            &[(topic, if k.snapshot.connected { 1.0 } else { 0.0 })],
+        );
+    }
+    let mut resp = out.into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    Ok(resp)
+}
