@@ -3,7 +3,7 @@
 
 FROM rust:1.95-bookworm AS builder
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends cmake pkg-config libssl-dev \
+    && apt-get install -y --no-install-recommends cmake pkg-config libssl-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

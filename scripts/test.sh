@@ -141,7 +141,7 @@ pkg_installed() { dpkg -s "$1" >/dev/null 2>&1; }
 
 setup_apt() {
     local missing=() pkg
-    for pkg in build-essential pkg-config cmake libssl-dev; do
+    for pkg in build-essential pkg-config cmake libssl-dev zlib1g-dev; do
         pkg_installed "$pkg" || missing+=("$pkg")
     done
     # postgresql-client is a meta package; the versioned client (e.g. postgresql-client-15)
