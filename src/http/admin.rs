@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
-use chrono::DateTime;
 use serde::Deserialize;
 
 use layerr_projections::audit_log::{self, AuditFilter};
@@ -12,7 +11,7 @@ use layerr_projections::audit_log::{self, AuditFilter};
 use super::auth::require_admin;
 use super::envelope::{page, Page, RequestId};
 use super::error::ApiError;
-use super::extract::ApiQuery;
+use super::extract::{parse_time, ApiQuery};
 use super::AppState;
 use crate::state::Principal;
 
@@ -31,16 +30,6 @@ struct AuditQuery {
     to: Option<String>,
     cursor: Option<String>,
     limit: Option<usize>,
-}
-
-fn parse_time(field: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
-    v.as_deref()
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_millis()).map_err(|_| {
-                ApiError::field(field, format!("{field} must be an RFC 3339 time, e.g. 2026-01-15T10:30:00Z"))
-            })
-        })
-        .transpose()
 }
 
 fn parse_cursor(v: &Option<String>) -> Result<Option<(i64, i64)>, ApiError> {
@@ -65,8 +54,8 @@ async fn audit(
         workspace: q.workspace.clone(),
         actor: q.actor.clone(),
         action: q.action.clone(),
-        from_ms: parse_time("from", &q.from)?,
-        to_ms: parse_time("to", &q.to)?,
+        from_ms: parse_time("from", q.from.as_deref())?,
+        to_ms: parse_time("to", q.to.as_deref())?,
         before: parse_cursor(&q.cursor)?,
         limit: limit as i64 + 1,
     };

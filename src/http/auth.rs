@@ -122,3 +122,20 @@ pub fn scope_for_new(app: &AppState, p: &Principal, requested: Option<String>) -
         (Principal::Admin { .. }, None) => Ok(None),
     }
 }
+
+/// Which workspace a read covers: a workspace key's own (naming another is a 404), an admin's
+/// choice, or every workspace for an admin who names none.
+pub fn read_scope(p: &Principal, requested: Option<&str>) -> Result<Option<String>, ApiError> {
+    match key_scope(p) {
+        Some(own) if requested.is_some_and(|r| r != own) => {
+            Err(ApiError::WorkspaceNotFound(requested.unwrap_or_default().to_string()))
+        }
+        Some(own) => Ok(Some(own.to_string())),
+        None => {
+            if requested.is_some_and(|r| r.trim().is_empty()) {
+                return Err(ApiError::field("workspace", "workspace must not be empty"));
+            }
+            Ok(requested.map(str::to_string))
+        }
+    }
+}

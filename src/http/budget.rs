@@ -15,8 +15,8 @@ use layerr_domain::workspace::types::double_option;
 use layerr_domain::workspace::WorkspaceCommand;
 
 use super::auth::{require_admin, resolve_workspace};
-use super::envelope::{envelope, RequestId};
-use super::error::ApiError;
+use super::envelope::{envelope, usd, RequestId};
+use super::error::{unavailable, ApiError};
 use super::extract::{ApiJson, ApiQuery};
 use super::workspaces::{current, exec};
 use super::AppState;
@@ -32,11 +32,6 @@ struct WorkspaceQuery {
     workspace: Option<String>,
 }
 
-/// USD amounts as the API shows them (micro-dollar precision).
-fn usd(micros: i64) -> f64 {
-    micros as f64 / 1_000_000.0
-}
-
 fn to_micros(field: &str, v: f64) -> Result<i64, ApiError> {
     if !v.is_finite() || !(0.0..=10_000_000.0).contains(&v) {
         return Err(ApiError::field(field, format!("{field} must be a USD amount between 0 and 10000000")));
@@ -45,7 +40,6 @@ fn to_micros(field: &str, v: f64) -> Result<i64, ApiError> {
 }
 
 async fn status_json(app: &AppState, w: &WorkspaceView, now: DateTime<Utc>) -> Result<serde_json::Value, ApiError> {
-    let unavailable = |e: layerr_projections::DbError| ApiError::Unavailable(e.to_string());
     let (month, week) = (month_start(now), week_start(now));
     let db = &app.store.db;
     let spent_of = |rows: Vec<(String, i64)>| rows.into_iter().find(|(ws, _)| ws == &w.slug).map_or(0, |r| r.1);

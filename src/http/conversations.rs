@@ -15,7 +15,7 @@ use layerr_domain::conversation::{Conversation, ConversationCommand, Conversatio
 use layerr_projections::conversations::{self, ConversationFilter};
 
 use super::auth::resolve_workspace;
-use super::envelope::{envelope, page, Page, RequestId};
+use super::envelope::{envelope, page, usd, Page, RequestId};
 use super::error::{command_failed, ApiError};
 use super::extract::{ApiPath, ApiQuery};
 use super::AppState;
@@ -28,10 +28,6 @@ pub fn router() -> Router<AppState> {
 
 pub fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("conversation '{id}' does not exist"))
-}
-
-fn usd(micros: i64) -> f64 {
-    micros as f64 / 1_000_000.0
 }
 
 /// A live conversation the caller may see (`requested`: an admin's or a key's `workspace`).

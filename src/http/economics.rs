@@ -18,9 +18,11 @@ use serde_json::{json, Value};
 
 use layerr_projections::economics::{Dim, Rates, SpendFilter, SpendRow, Tokens, DAY_MS};
 
-use super::auth::key_scope;
+use super::auth::read_scope;
+pub(crate) use super::envelope::usd;
 use super::envelope::{envelope, RequestId};
-use super::error::ApiError;
+use super::error::{unavailable, ApiError};
+pub(crate) use super::extract::parse_time;
 use super::extract::ApiQuery;
 use super::AppState;
 use crate::catalog::{Catalog, ModelInfo};
@@ -37,42 +39,8 @@ pub fn router() -> Router<AppState> {
         .merge(simulate::router())
 }
 
-pub(crate) fn usd(micros: i64) -> f64 {
-    micros as f64 / 1_000_000.0
-}
-
-fn unavailable(e: layerr_projections::DbError) -> ApiError {
-    ApiError::Unavailable(e.to_string())
-}
-
 fn iso(ms: i64) -> Option<DateTime<Utc>> {
     DateTime::<Utc>::from_timestamp_millis(ms)
-}
-
-/// The workspace a figure covers: a workspace key's own (naming another is a 404), an admin's
-/// choice, or every workspace for an admin who names none.
-fn scope(p: &Principal, requested: Option<&str>) -> Result<Option<String>, ApiError> {
-    match key_scope(p) {
-        Some(own) if requested.is_some_and(|r| r != own) => {
-            Err(ApiError::WorkspaceNotFound(requested.unwrap_or_default().to_string()))
-        }
-        Some(own) => Ok(Some(own.to_string())),
-        None => {
-            if requested.is_some_and(|r| r.trim().is_empty()) {
-                return Err(ApiError::field("workspace", "workspace must not be empty"));
-            }
-            Ok(requested.map(str::to_string))
-        }
-    }
-}
-
-pub(crate) fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
-    v.map(|s| {
-        DateTime::parse_from_rfc3339(s)
-            .map(|t| t.timestamp_millis())
-            .map_err(|_| ApiError::field(field, format!("{field} must be an RFC 3339 time, e.g. 2026-01-15T10:30:00Z")))
-    })
-    .transpose()
 }
 
 /// Midnight UTC on the first of `t`'s month, and of the month after.
@@ -145,7 +113,7 @@ async fn summary(
     Extension(rid): Extension<RequestId>,
     ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> Result<Response, ApiError> {
-    let workspace = scope(&p, q.workspace.as_deref())?;
+    let workspace = read_scope(&p, q.workspace.as_deref())?;
     let now = Utc::now();
     let (start, end) = match &q.month {
         None => month_bounds(now),
@@ -248,7 +216,7 @@ async fn providers(
     Extension(rid): Extension<RequestId>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> Result<Response, ApiError> {
-    let workspace = scope(&p, q.workspace.as_deref())?;
+    let workspace = read_scope(&p, q.workspace.as_deref())?;
     let (from_ms, to_ms) = range(q.from.as_deref(), q.to.as_deref())?;
     let f = SpendFilter { workspace: workspace.clone(), from_ms, to_ms, charged_only: true };
     let by_provider = spend(&app, &f, &[Dim::Provider]).await?;
@@ -297,7 +265,7 @@ async fn categories(
     Extension(rid): Extension<RequestId>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> Result<Response, ApiError> {
-    let workspace = scope(&p, q.workspace.as_deref())?;
+    let workspace = read_scope(&p, q.workspace.as_deref())?;
     let (from_ms, to_ms) = range(q.from.as_deref(), q.to.as_deref())?;
     let f = SpendFilter { workspace: workspace.clone(), from_ms, to_ms, charged_only: true };
     let by_model = spend(&app, &f, &[Dim::Provider, Dim::Model]).await?;
@@ -393,7 +361,7 @@ async fn savings(
     Extension(rid): Extension<RequestId>,
     ApiQuery(q): ApiQuery<SavingsQuery>,
 ) -> Result<Response, ApiError> {
-    let workspace = scope(&p, q.workspace.as_deref())?;
+    let workspace = read_scope(&p, q.workspace.as_deref())?;
     let base = baseline_model(q.baseline.as_deref())?;
     let (from_ms, to_ms) = range(q.from.as_deref(), q.to.as_deref())?;
     let f = SpendFilter { workspace: workspace.clone(), from_ms, to_ms, charged_only: false };

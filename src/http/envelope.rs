@@ -61,3 +61,8 @@ fn respond<T: Serialize>(
     };
     (status, Json(Body { data, meta })).into_response()
 }
+
+/// Micro-dollars as the API shows money: USD.
+pub fn usd(micros: i64) -> f64 {
+    micros as f64 / 1_000_000.0
+}

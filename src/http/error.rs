@@ -146,3 +146,8 @@ pub fn command_failed<E: std::error::Error>(
         other => ApiError::internal(other),
     }
 }
+
+/// A read-model query that failed: the store is unreachable or broken (503).
+pub fn unavailable(e: layerr_projections::DbError) -> ApiError {
+    ApiError::Unavailable(e.to_string())
+}

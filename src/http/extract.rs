@@ -38,8 +38,7 @@ async fn body_bytes<S: Send + Sync>(req: Request, _state: &S) -> Result<Bytes, A
     let mut buf = bytes::BytesMut::new();
     let mut seen = 0usize;
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::validation(format!("could not read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::validation(format!("could not read the request body: {e}")))?;
         seen = seen.saturating_add(chunk.len());
         if seen <= limit {
             buf.extend_from_slice(&chunk);
@@ -124,4 +123,14 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOr
         }
         parse_json(&bytes).map(ApiJsonOrDefault)
     }
+}
+
+/// An RFC 3339 query parameter as epoch milliseconds (400 naming the field otherwise).
+pub fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    v.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .map_err(|_| ApiError::field(field, format!("{field} must be an RFC 3339 time, e.g. 2026-01-15T10:30:00Z")))
+    })
+    .transpose()
 }

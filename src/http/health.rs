@@ -10,7 +10,7 @@ use serde_json::json;
 use layerr_projections::runner::load_checkpoint;
 
 use super::envelope::{envelope, RequestId};
-use super::error::ApiError;
+use super::error::{unavailable, ApiError};
 use super::AppState;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -42,7 +42,6 @@ async fn detailed(State(app): State<AppState>, Extension(rid): Extension<Request
             return Ok((axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
         }
     };
-    let unavailable = |e: layerr_projections::DbError| ApiError::Unavailable(e.to_string());
     let p = pipeline(&app).await.map_err(unavailable)?;
     let worst = p.projections.iter().map(|x| x.lag).max().unwrap_or(0);
     let kafka = match &p.kafka {

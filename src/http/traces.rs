@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 
 use layerr_projections::traces::{bucketize, Filter, TraceSummary, TraceView};
 
-use super::auth::{key_scope, resolve_workspace};
-use super::envelope::{envelope, page, Page, RequestId};
-use super::error::ApiError;
-use super::extract::{ApiJsonOrDefault, ApiPath, ApiQuery};
+use super::auth::{key_scope, read_scope, resolve_workspace};
+use super::envelope::{envelope, page, usd, Page, RequestId};
+use super::error::{unavailable, ApiError};
+use super::extract::{parse_time, ApiJsonOrDefault, ApiPath, ApiQuery};
 use super::AppState;
 use crate::gateway::replay::{differences, rederive, route_refs, Derived};
 use crate::gateway::{self, ChatCtx, ChatOptions, Reply};
@@ -34,14 +34,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/traces/{id}/economics", get(economics))
         .route("/api/traces/{id}/replay", post(replay))
         .route("/api/traces/{id}/compare/{id2}", get(compare))
-}
-
-fn usd(micros: i64) -> f64 {
-    micros as f64 / 1_000_000.0
-}
-
-fn unavailable(e: layerr_projections::DbError) -> ApiError {
-    ApiError::Unavailable(e.to_string())
 }
 
 #[derive(Deserialize, Default)]
@@ -70,16 +62,6 @@ struct ListQuery {
     /// Analytics only.
     interval: Option<String>,
     group_by: Option<String>,
-}
-
-fn parse_time(field: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
-    v.as_deref()
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_millis()).map_err(|_| {
-                ApiError::field(field, format!("{field} must be an RFC 3339 time, e.g. 2026-01-15T10:30:00Z"))
-            })
-        })
-        .transpose()
 }
 
 /// `15m`, `2h`, `7d`, `30s` in milliseconds.
@@ -111,17 +93,8 @@ fn micros(field: &str, v: Option<f64>) -> Result<Option<i64>, ApiError> {
 }
 
 /// The filter a caller may run: a workspace key sees its own workspace only.
-fn filter_for(app: &AppState, p: &Principal, q: &ListQuery) -> Result<Filter, ApiError> {
-    let workspace = match key_scope(p) {
-        Some(own) => {
-            if q.workspace.as_deref().is_some_and(|w| w != own) {
-                return Err(ApiError::WorkspaceNotFound(q.workspace.clone().unwrap_or_default()));
-            }
-            Some(own.to_string())
-        }
-        None => q.workspace.clone(),
-    };
-    let _ = app;
+fn filter_for(p: &Principal, q: &ListQuery) -> Result<Filter, ApiError> {
+    let workspace = read_scope(p, q.workspace.as_deref())?;
     if let Some(s) = &q.status {
         if !matches!(s.as_str(), "running" | "completed" | "failed") {
             return Err(ApiError::field("status", "status must be one of running, completed, failed"));
@@ -134,8 +107,8 @@ fn filter_for(app: &AppState, p: &Principal, q: &ListQuery) -> Result<Filter, Ap
     }
     let f = Filter {
         workspace,
-        from_ms: parse_time("from", &q.from)?,
-        to_ms: parse_time("to", &q.to)?,
+        from_ms: parse_time("from", q.from.as_deref())?,
+        to_ms: parse_time("to", q.to.as_deref())?,
         provider: q.provider.clone(),
         model: q.model.clone(),
         intent: q.intent.clone(),
@@ -210,7 +183,7 @@ async fn list(
     reject("window", q.window.is_some(), "/api/traces (use from and to)")?;
     reject("interval", q.interval.is_some(), "/api/traces")?;
     reject("groupBy", q.group_by.is_some(), "/api/traces")?;
-    let filter = filter_for(&app, &p, &q)?;
+    let filter = filter_for(&p, &q)?;
     let limit = limit_of(&q, 50, 500)?;
     let before = match &q.cursor {
         Some(c) => {
@@ -238,7 +211,7 @@ async fn recent(
     reject("cursor", q.cursor.is_some(), "/api/traces/recent (use /api/traces to page)")?;
     reject("interval", q.interval.is_some(), "/api/traces/recent")?;
     reject("groupBy", q.group_by.is_some(), "/api/traces/recent")?;
-    let mut filter = filter_for(&app, &p, &q)?;
+    let mut filter = filter_for(&p, &q)?;
     let window = parse_span("window", q.window.as_deref().unwrap_or("1h"))?;
     if filter.from_ms.is_none() {
         filter.from_ms = Some(filter.to_ms.unwrap_or_else(|| Utc::now().timestamp_millis()) - window);
@@ -267,7 +240,7 @@ async fn analytics(
 ) -> Result<Response, ApiError> {
     reject("cursor", q.cursor.is_some(), "/api/traces/analytics")?;
     reject("limit", q.limit.is_some(), "/api/traces/analytics")?;
-    let mut filter = filter_for(&app, &p, &q)?;
+    let mut filter = filter_for(&p, &q)?;
     let now = Utc::now().timestamp_millis();
     let to = filter.to_ms.unwrap_or(now);
     let from = filter.from_ms.unwrap_or(to - parse_span("window", q.window.as_deref().unwrap_or("24h"))?);

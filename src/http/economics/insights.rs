@@ -19,9 +19,10 @@ use super::super::envelope::{envelope, RequestId};
 use super::super::error::ApiError;
 use super::super::extract::ApiQuery;
 use super::super::AppState;
-use super::{model_info, parse_time, price_on, scope, spend, usd};
+use super::{model_info, parse_time, price_on, spend, usd};
 use crate::catalog::{ModelInfo, ModelStatus};
 use crate::gateway::facts;
+use crate::http::auth::read_scope;
 use crate::state::Principal;
 
 /// The month a saving is scaled to.
@@ -108,7 +109,7 @@ pub(super) async fn insights(
     Extension(rid): Extension<RequestId>,
     ApiQuery(q): ApiQuery<InsightsQuery>,
 ) -> Result<Response, ApiError> {
-    let workspace = scope(&p, q.workspace.as_deref())?;
+    let workspace = read_scope(&p, q.workspace.as_deref())?;
     let now = Utc::now().timestamp_millis();
     let to_ms = parse_time("to", q.to.as_deref())?.unwrap_or(now + 1);
     let from_ms = parse_time("from", q.from.as_deref())?.unwrap_or(to_ms - MONTH_MS);
