@@ -317,13 +317,21 @@ async fn context_files(kind: Kind) {
     let e = chat(&gw, &key, with_files(json!(["src/main.rs"]))).await.invalid("context.files[0]");
     assert!(e["message"].as_str().unwrap().contains("filesRoot"), "{e}");
 
-    // filesRoot is part of the runtime profile: validated, shown, and clearable.
+    // filesRoot is part of the runtime profile: set by an admin only, validated, shown, clearable.
     let rt = "/api/workspaces/team/runtime";
-    call(&gw, "PATCH", rt, &key, Some(json!({"filesRoot": "relative/dir"}))).await.invalid("filesRoot");
+    let (s, _, v) = gw.call("PATCH", rt, Some(&key), Some(json!({"filesRoot": root_str}))).await;
+    assert_error(s, &v, 403, "FORBIDDEN");
+    let (s, _, v) = gw.call("PATCH", rt, Some(&key), Some(json!({"filesRoot": null}))).await;
+    assert_error(s, &v, 403, "FORBIDDEN");
+    let admin = ADMIN_KEY.to_string();
+    call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": "relative/dir"}))).await.invalid("filesRoot");
     let missing = dir.path().join("missing");
-    call(&gw, "PATCH", rt, &key, Some(json!({"filesRoot": missing}))).await.invalid("filesRoot");
-    call(&gw, "PATCH", rt, &key, Some(json!({"filesRoot": 5}))).await.invalid("filesRoot");
-    let r = call(&gw, "PATCH", rt, &key, Some(json!({"filesRoot": root_str}))).await;
+    call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": missing}))).await.invalid("filesRoot");
+    call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": 5}))).await.invalid("filesRoot");
+    for system in ["/", "/etc", "/proc/self"] {
+        call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": system}))).await.invalid("filesRoot");
+    }
+    let r = call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": root_str}))).await;
     assert_eq!(r.data()["filesRoot"], root_str.as_str());
     assert_eq!(call(&gw, "GET", rt, &key, None).await.data()["filesRoot"], root_str.as_str());
 

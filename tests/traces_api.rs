@@ -313,6 +313,12 @@ async fn detail_explain_economics_and_analytics() {
     assert_error(s, &v, 400, "VALIDATION_ERROR");
     let (s, v) = get(&gw, "/api/traces/analytics?interval=1s&window=30d").await;
     assert_error(s, &v, 400, "VALIDATION_ERROR");
+    for bad in
+        ["/api/traces/recent?window=1%C3%A9", "/api/traces/analytics?interval=%C3%A9", "/api/traces/recent?window="]
+    {
+        let (s, v) = get(&gw, bad).await;
+        assert_error(s, &v, 400, "VALIDATION_ERROR");
+    }
     let (s, v) = get(&gw, "/api/traces/not-a-trace").await;
     assert_error(s, &v, 404, "NOT_FOUND");
     let other = gw.workspace("other", "standard").await;

@@ -88,6 +88,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
+        // A handler that panics answers 500 INTERNAL in the envelope (with its request id)
+        // instead of resetting the connection; the panic is logged.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))
+        }))
         .layer(middleware::from_fn(move |req, next| request_context(req, next, limit)))
         .with_state(state)
 }

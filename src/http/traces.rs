@@ -67,7 +67,8 @@ struct ListQuery {
 /// `15m`, `2h`, `7d`, `30s` in milliseconds.
 fn parse_span(field: &str, s: &str) -> Result<i64, ApiError> {
     let bad = || ApiError::field(field, format!("{field} must be a duration like 30s, 15m, 2h or 7d"));
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let Some(unit_at) = s.char_indices().last().map(|(i, _)| i) else { return Err(bad()) };
+    let (n, unit) = s.split_at(unit_at);
     let n: i64 = n.parse().map_err(|_| bad())?;
     let ms = match unit {
         "s" => 1_000,

@@ -346,8 +346,13 @@ async fn change_runtime(
     ApiJson(patch): ApiJson<RuntimePatch>,
 ) -> Result<Response, ApiError> {
     workspace_for(&app, &p, &slug)?;
+    if patch.files_root.is_some() {
+        // The directory a workspace's requests may read from is the operator's choice: a
+        // workspace key choosing it could point it at the server's own secrets.
+        require_admin(&p)?;
+    }
     if let Some(Some(root)) = &patch.files_root {
-        check_files_root(root).await?;
+        check_files_root(root, &app.config.store.data_dir).await?;
     }
     exec(&app, &p, &rid, &slug, WorkspaceCommand::ChangeRuntimeProfile { patch, at: Utc::now() }).await?;
     Ok(envelope(&rid, Some(&slug), current(&app, &slug)?.runtime))
@@ -355,10 +360,24 @@ async fn change_runtime(
 
 /// A `filesRoot` must be an absolute path to a directory this node can read (a typo caught now
 /// rather than at the first `/api/chat` that names a file).
-async fn check_files_root(root: &str) -> Result<(), ApiError> {
+/// System directories and the gateway's own data directory are refused, whatever links lead there.
+async fn check_files_root(root: &str, data_dir: &std::path::Path) -> Result<(), ApiError> {
     layerr_domain::workspace::types::validate_files_root(root).map_err(|m| ApiError::field("filesRoot", m))?;
-    if !tokio::fs::metadata(root).await.is_ok_and(|m| m.is_dir()) {
-        return Err(ApiError::field("filesRoot", "filesRoot must be an existing directory on the server"));
+    let bad = |m: &str| ApiError::field("filesRoot", m.to_string());
+    let real = tokio::fs::canonicalize(root)
+        .await
+        .ok()
+        .filter(|r| r.is_dir())
+        .ok_or_else(|| bad("filesRoot must be an existing directory on the server"))?;
+    const SYSTEM: &[&str] =
+        &["/proc", "/sys", "/dev", "/etc", "/boot", "/root", "/run", "/var", "/usr", "/bin", "/sbin", "/lib"];
+    if real == std::path::Path::new("/") || SYSTEM.iter().any(|d| real.starts_with(d)) {
+        return Err(bad("filesRoot must not be the root or a system directory"));
+    }
+    if let Ok(data) = tokio::fs::canonicalize(data_dir).await {
+        if data.starts_with(&real) || real.starts_with(&data) {
+            return Err(bad("filesRoot must not contain or lie inside the gateway's data directory"));
+        }
     }
     Ok(())
 }

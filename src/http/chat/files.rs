@@ -122,7 +122,13 @@ fn read_under(i: usize, root: &Path, rel: &str, limit: u64) -> Result<String, Ap
     if !target.starts_with(root) {
         return Err(refuse(i, "path resolves outside the workspace's filesRoot"));
     }
-    let mut file = std::fs::File::open(&target).map_err(|_| refuse(i, "the file cannot be read"))?;
+    // Non-blocking: opening a FIFO planted under the root must not park a thread forever.
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&target)
+        .map_err(|_| refuse(i, "the file cannot be read"))?;
     // Check what was opened, not what the path named a moment ago: a directory swapped for a
     // symlink between the checks above and the open must not let the read escape the root.
     if let Some(opened) = opened_path(&file) {
