@@ -56,6 +56,8 @@ impl Drop for PgDatabase {
 pub enum Backing {
     Sqlite(tempfile::TempDir),
     Postgres(PgDatabase),
+    /// A Postgres database that another `Gateway` owns (a second node): not dropped by this one.
+    SharedPostgres(String),
 }
 
 pub struct Gateway {
@@ -77,6 +79,7 @@ pub fn config_for(backing: &Backing) -> Config {
     match backing {
         Backing::Sqlite(dir) => config.store.data_dir = dir.path().to_path_buf(),
         Backing::Postgres(db) => config.store.database_url = Some(db.url.clone()),
+        Backing::SharedPostgres(url) => config.store.database_url = Some(url.clone()),
     }
     config.store.poll_interval_ms = 50;
     config.admin_key = Some(ADMIN_KEY.to_string().into());
