@@ -463,3 +463,26 @@ async fn replay_dry_run_then_and_now_live_replay_and_compare() {
     assert!(v["data"]["now"]["primary"]["model"].is_string());
     assert_eq!(v["data"]["then"], Value::Null);
 }
+
+/// A client that hangs up while the provider is answering does not cancel the call: the answer
+/// is still charged and the trace completed (the provider bills it either way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hanging_up_mid_call_still_leaves_a_charged_trace() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    let mock = layerr_mock::spawn().await;
+    mock.set_default(Behavior::ok().delay_ms(600).forever());
+    provider(&gw, "oa", &format!("{}/v1", mock.base_url()), &["gpt-4o"]).await;
+    let send = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "take your time"}]}))
+        .send();
+    assert!(tokio::time::timeout(Duration::from_millis(200), send).await.is_err(), "the client gave up first");
+    wait_finished(&gw, 1).await;
+    let views = gw.started.state.store.db.all_trace_views().await.unwrap();
+    let v = &views[0];
+    assert_eq!(v.status(), "completed", "{v:?}");
+    assert!(v.cost_micros() > 0, "the answer was charged: {v:?}");
+    assert_eq!(v.attempts.len(), 1);
+}

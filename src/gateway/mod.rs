@@ -162,7 +162,7 @@ pub fn strategy_in(
 pub async fn chat(
     app: &AppState,
     ctx: ChatCtx,
-    req: ChatRequest,
+    mut req: ChatRequest,
     opts: &ChatOptions,
     content: Option<serde_json::Value>,
 ) -> (Result<Reply, ApiError>, Explain) {
@@ -271,7 +271,9 @@ pub async fn chat(
     // Admission: hold the worst case of the chain against the monthly budget before any call.
     let budget = ctx.workspace.budget;
     if budget.monthly_micros.is_some() {
-        let output = u64::from(req.max_tokens.unwrap_or(budget.reserve_output_tokens)) * u64::from(req.n.max(1));
+        // The hold covers this many output tokens, so the upstream is told not to exceed them.
+        let max_tokens = *req.max_tokens.get_or_insert(budget.reserve_output_tokens);
+        let output = u64::from(max_tokens) * u64::from(req.n.max(1));
         let prompt = req.prompt_token_ceiling();
         let worst = route
             .chain
@@ -330,33 +332,39 @@ pub async fn chat(
             }
         }
     } else {
-        let result = complete(&mut run).await;
+        // The attempts run as their own task: a client that hangs up does not cancel a call
+        // the provider is already answering (and billing), so its usage is still charged.
         let explain = run.explain.clone();
-        match result {
-            Ok(resp) => {
-                let latency = started.elapsed().as_millis() as u64;
-                let finish = resp.choices.first().and_then(|c| c.finish_reason).map(|f| f.as_str().to_string());
-                let provider = run.explain.provider.clone().unwrap_or_default();
-                let model = run.explain.model.clone().unwrap_or_default();
-                let output = run
-                    .capture
-                    .then(|| resp.choices.iter().map(|c| c.message.content_text()).collect::<Vec<_>>().join("\n"));
-                run.recorder.push(TraceCommand::Complete {
-                    provider,
-                    model,
-                    latency_ms: latency,
-                    finish_reason: finish,
-                    output,
-                    at: Recorder::now(),
-                });
-                run.recorder.finish().await;
-                (Ok(Reply::Full(resp)), explain)
+        let task = app.tracker.spawn(async move {
+            let result = complete(&mut run).await;
+            let explain = run.explain.clone();
+            match result {
+                Ok(resp) => {
+                    let latency = started.elapsed().as_millis() as u64;
+                    let finish = resp.choices.first().and_then(|c| c.finish_reason).map(|f| f.as_str().to_string());
+                    let provider = run.explain.provider.clone().unwrap_or_default();
+                    let model = run.explain.model.clone().unwrap_or_default();
+                    let output = run
+                        .capture
+                        .then(|| resp.choices.iter().map(|c| c.message.content_text()).collect::<Vec<_>>().join("\n"));
+                    run.recorder.push(TraceCommand::Complete {
+                        provider,
+                        model,
+                        latency_ms: latency,
+                        finish_reason: finish,
+                        output,
+                        at: Recorder::now(),
+                    });
+                    run.recorder.finish().await;
+                    (Ok(Reply::Full(resp)), explain)
+                }
+                Err(e) => {
+                    finish_failed(run.recorder, &e, started).await;
+                    (Err(e), explain)
+                }
             }
-            Err(e) => {
-                finish_failed(run.recorder, &e, started).await;
-                (Err(e), explain)
-            }
-        }
+        });
+        task.await.unwrap_or_else(|e| (Err(ApiError::internal(format!("the request task failed: {e}"))), explain))
     }
 }
 

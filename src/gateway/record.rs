@@ -129,9 +129,12 @@ impl Recorder {
 
     /// Runs the commands and queues the events. A command the aggregate refuses is a bug in the
     /// gateway: it is logged and the trace is stored up to that point.
+    /// The write runs as its own task: a request future dropped while it waits on a full queue
+    /// (or a `sync` commit) cannot take the trace's events with it.
     pub async fn finish(mut self) {
         let commands = self.seal();
-        store(self.app.clone(), self.trace_id.clone(), self.metadata.clone(), commands).await;
+        let write = store(self.app.clone(), std::mem::take(&mut self.trace_id), self.metadata.clone(), commands);
+        let _ = self.app.tracker.spawn(write).await;
     }
 }
 

@@ -216,7 +216,16 @@ impl ChatRequest {
                     + 16
             })
             .sum::<usize>()
-            + self.tools.iter().map(|t| t.name.len() + t.parameters.to_string().len()).sum::<usize>();
+            + self
+                .tools
+                .iter()
+                .map(|t| t.name.len() + t.description.as_ref().map_or(0, String::len) + t.parameters.to_string().len())
+                .sum::<usize>()
+            + match &self.response_format {
+                Some(ResponseFormat::JsonSchema { name, schema, .. }) => name.len() + schema.to_string().len(),
+                _ => 0,
+            }
+            + self.stop.iter().map(String::len).sum::<usize>();
         (chars as u64).div_ceil(4)
     }
 }
