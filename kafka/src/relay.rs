@@ -122,6 +122,10 @@ impl Relay {
     fn producer(&self) -> Result<Publisher, KafkaError> {
         let mut c = self.client_config();
         c.set("enable.idempotence", "true")
+            // A message that fails after a later one of its partition succeeded would leave a
+            // gap (and a re-send out of order): librdkafka raises a fatal error instead, and the
+            // relay starts a new producer from its checkpoint.
+            .set("enable.gapless.guarantee", "true")
             .set("acks", "all")
             .set("message.timeout.ms", self.config.message_timeout.as_millis().to_string())
             .set("linger.ms", "5")
