@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use layerr::appender::{Appender, Durability, NewEvent};
-use layerr_domain::trace::{Attempt, Candidate, Charge, Decision, Received, Scores, TraceEvent, Weights};
+use layerr_domain::trace::TraceEvent;
 use layerr_projections::Db;
 
 const EVENTS_PER_REQUEST: usize = 6;
@@ -102,98 +102,52 @@ fn options() -> anyhow::Result<Options> {
 }
 
 /// The payloads of one request's trace, serialised once (the request path serialises them in
-/// the request's own task, before the appender sees them).
+/// the request's own task, before the appender sees them). Written as JSON and read through the
+/// real `TraceEvent` type, so the payloads are exactly what the gateway stores (fields added
+/// later with defaults included) and a shape change fails here loudly.
 fn trace_payloads() -> Vec<(String, String)> {
+    use serde_json::json;
     let at = Utc::now();
-    let candidate = |provider: &str, model: &str, total: f64| Candidate {
-        provider: provider.into(),
-        model: model.into(),
-        scores: Some(Scores { quality: 0.82, speed: 0.64, cost: 0.91, total }),
-        quality_prior: Some(0.82),
-        expected_latency_ms: Some(640.0),
-        estimated_cost_micros: Some(1_250),
-        excluded: None,
-    };
-    let attempt = |n: u32, ok: bool| Attempt {
-        attempt: n,
-        provider: if ok { "anthropic-main" } else { "openai-main" }.into(),
-        model: if ok { "claude-3-5-haiku" } else { "gpt-4o-mini" }.into(),
-        latency_ms: if ok { 612 } else { 31 },
-        ttft_ms: ok.then_some(188),
-        error_kind: (!ok).then(|| "server".into()),
-        status: (!ok).then_some(503),
-        message: (!ok).then(|| "upstream returned 503 Service Unavailable".into()),
+    let candidate = |provider: &str, model: &str, total: f64| {
+        json!({"provider": provider, "model": model,
+               "scores": {"quality": 0.82, "speed": 0.64, "cost": 0.91, "total": total},
+               "qualityPrior": 0.82, "expectedLatencyMs": 640.0, "estimatedCostMicros": 1250, "excluded": null})
     };
     let events = [
-        TraceEvent::RequestReceived {
-            received: Received {
-                workspace: "bench".into(),
-                key_id: "key_0192f1c3a7b84e2f".into(),
-                endpoint: "/v1/chat/completions".into(),
-                requested_model: "layerr-auto".into(),
-                stream: false,
-                intent: "coding".into(),
-                intent_confidence: 0.87,
-                strategy: "balanced".into(),
-                fallback_mode: "relaxed".into(),
-                message_count: 3,
-                estimated_prompt_tokens: 412,
-                max_tokens: Some(1024),
-                needs_tools: false,
-                needs_vision: false,
-                needs_json: false,
-                max_cost_micros: None,
-                max_latency_ms: None,
-                content: None,
-                replay_of: None,
-            },
-            at,
-        },
-        TraceEvent::RouteDecided {
-            decision: Decision {
-                weights: Weights { quality: 0.4, speed: 0.3, cost: 0.3 },
-                candidates: vec![
-                    candidate("openai-main", "gpt-4o-mini", 0.79),
-                    candidate("anthropic-main", "claude-3-5-haiku", 0.77),
-                    candidate("openai-main", "gpt-4o", 0.71),
-                ],
-                chain: vec![
-                    ("openai-main".into(), "gpt-4o-mini".into()),
-                    ("anthropic-main".into(), "claude-3-5-haiku".into()),
-                    ("openai-main".into(), "gpt-4o".into()),
-                ],
-                summary: "coding (0.87) via balanced: openai-main/gpt-4o-mini scored 0.79 of 3 candidates".into(),
-            },
-            at,
-        },
-        TraceEvent::AttemptFailed { attempt: attempt(1, false), at },
-        TraceEvent::AttemptSucceeded { attempt: attempt(2, true), at },
-        TraceEvent::CostCharged {
-            charge: Charge {
-                provider: "anthropic-main".into(),
-                model: "claude-3-5-haiku".into(),
-                tokens_in: 412,
-                tokens_out: 238,
-                cached_tokens: 0,
-                cache_write_tokens: 0,
-                reasoning_tokens: 0,
-                cost_micros: 1_282,
-                price_version: "2026-11-01".into(),
-                estimated: false,
-            },
-            at,
-        },
-        TraceEvent::RequestCompleted {
-            provider: "anthropic-main".into(),
-            model: "claude-3-5-haiku".into(),
-            latency_ms: 651,
-            finish_reason: Some("stop".into()),
-            output: None,
-            at,
-        },
+        json!({"RequestReceived": {"at": at, "received": {
+            "workspace": "bench", "keyId": "key_0192f1c3a7b84e2f", "endpoint": "/v1/chat/completions",
+            "requestedModel": "layerr-auto", "stream": false, "intent": "coding", "intentConfidence": 0.87,
+            "strategy": "balanced", "fallbackMode": "relaxed", "messageCount": 3, "estimatedPromptTokens": 412,
+            "maxTokens": 1024, "content": null, "replayOf": null}}}),
+        json!({"RouteDecided": {"at": at, "decision": {
+            "weights": {"quality": 0.4, "speed": 0.3, "cost": 0.3},
+            "candidates": [candidate("openai-main", "gpt-4o-mini", 0.79),
+                           candidate("anthropic-main", "claude-3-5-haiku", 0.77),
+                           candidate("openai-main", "gpt-4o", 0.71)],
+            "chain": [["openai-main", "gpt-4o-mini"], ["anthropic-main", "claude-3-5-haiku"], ["openai-main", "gpt-4o"]],
+            "summary": "coding (0.87) via balanced: openai-main/gpt-4o-mini scored 0.79 of 3 candidates"}}}),
+        json!({"AttemptFailed": {"at": at, "attempt": {
+            "attempt": 1, "provider": "openai-main", "model": "gpt-4o-mini", "latencyMs": 31, "ttftMs": null,
+            "errorKind": "server", "status": 503, "message": "upstream returned 503 Service Unavailable"}}}),
+        json!({"AttemptSucceeded": {"at": at, "attempt": {
+            "attempt": 2, "provider": "anthropic-main", "model": "claude-3-5-haiku", "latencyMs": 612,
+            "ttftMs": 188, "errorKind": null, "status": null, "message": null}}}),
+        json!({"CostCharged": {"at": at, "charge": {
+            "provider": "anthropic-main", "model": "claude-3-5-haiku", "tokensIn": 412, "tokensOut": 238,
+            "cachedTokens": 0, "cacheWriteTokens": 0, "reasoningTokens": 0, "costMicros": 1282,
+            "priceVersion": "2026-11-01", "estimated": false}}}),
+        json!({"RequestCompleted": {"at": at, "provider": "anthropic-main", "model": "claude-3-5-haiku",
+            "latencyMs": 651, "finishReason": "stop"}}),
     ];
     assert_eq!(events.len(), EVENTS_PER_REQUEST);
-    events.iter().map(|e| (e.event_type(), serde_json::to_string(e).expect("serialisable"))).collect()
+    events
+        .into_iter()
+        .map(|v| {
+            let e: TraceEvent =
+                serde_json::from_value(v.clone()).unwrap_or_else(|err| panic!("not a TraceEvent ({err}): {v}"));
+            (e.event_type(), serde_json::to_string(&e).expect("serialisable"))
+        })
+        .collect()
 }
 
 fn request(template: &[(String, String)], metadata: &str) -> Vec<NewEvent> {
