@@ -15,6 +15,8 @@ use crate::feed::{Cursor, Interest, StoredEvent};
 const BATCH: i64 = 500;
 /// After a wake-up, a runner waits this long so one catch-up covers many commits.
 const COALESCE: Duration = Duration::from_millis(50);
+/// How soon a runner looks again while committed events wait behind an open transaction.
+const HELD_BACK_RECHECK: Duration = Duration::from_millis(50);
 
 #[async_trait]
 pub trait Projector: Send + Sync {
@@ -68,13 +70,33 @@ impl ProjectionRunner {
 
     /// Applies everything available now; returns how many events were applied.
     pub async fn catch_up(&self) -> Result<usize, DbError> {
-        let cursor = load_checkpoint(&self.db, self.projector.name()).await?;
-        self.apply_from(cursor, |_| {}).await
+        Ok(self.catch_up_to().await?.0)
     }
 
-    async fn apply_from(&self, mut cursor: Cursor, mut progress: impl FnMut(usize)) -> Result<usize, DbError> {
+    /// Applies everything available now; returns how many events and the checkpoint reached.
+    async fn catch_up_to(&self) -> Result<(usize, Cursor), DbError> {
+        let cursor = load_checkpoint(&self.db, self.projector.name()).await?;
+        let mut reached = cursor;
+        let applied = self.apply_from(cursor, |_| {}, &mut reached).await?;
+        Ok((applied, reached))
+    }
+
+    /// Committed events this projector reads that lie past the high-water mark (an older
+    /// transaction, perhaps in another database, is still open): they become readable when it
+    /// ends, which notifies nobody, so the runner looks again soon instead of at the next poll.
+    async fn held_back(&self, cursor: Cursor) -> bool {
+        self.db.read_beyond(cursor, 1, &self.projector.interest()).await.is_ok_and(|v| !v.is_empty())
+    }
+
+    async fn apply_from(
+        &self,
+        mut cursor: Cursor,
+        mut progress: impl FnMut(usize),
+        reached: &mut Cursor,
+    ) -> Result<usize, DbError> {
         let mut applied = 0;
         loop {
+            *reached = cursor;
             let (batch, covered) = self.db.read_feed_matching(cursor, BATCH, &self.projector.interest()).await?;
             if covered <= cursor {
                 return Ok(applied);
@@ -96,8 +118,16 @@ impl ProjectionRunner {
         loop {
             // Register interest before reading, so a wake-up during catch-up is not lost.
             let notified = self.wake.notified();
-            if let Err(e) = self.catch_up().await {
-                tracing::warn!(projector = self.projector.name(), error = %e, "projection batch failed; retrying");
+            let mut wait = self.poll;
+            match self.catch_up_to().await {
+                Ok((_, reached)) => {
+                    if self.held_back(reached).await {
+                        wait = wait.min(HELD_BACK_RECHECK);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(projector = self.projector.name(), error = %e, "projection batch failed; retrying")
+                }
             }
             tokio::select! {
                 _ = &mut stop => return,
@@ -107,7 +137,7 @@ impl ProjectionRunner {
                         _ = tokio::time::sleep(COALESCE) => {}
                     }
                 }
-                _ = tokio::time::sleep(self.poll) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -126,7 +156,8 @@ impl ProjectionRunner {
                 .await?;
             tx.commit().await?;
         }
-        self.apply_from(Cursor::default(), |applied| progress(applied, total)).await
+        let mut reached = Cursor::default();
+        self.apply_from(Cursor::default(), |applied| progress(applied, total), &mut reached).await
     }
 
     pub fn name(&self) -> &'static str {
