@@ -123,6 +123,12 @@ impl Ledger {
         })
     }
 
+    /// Drops a deleted workspace's figures (holds of its requests still in flight settle into a
+    /// fresh account, which its next incarnation would inherit only for those few requests).
+    pub fn forget(&self, workspace: &str) {
+        self.accounts.lock().remove(workspace);
+    }
+
     pub fn standing(&self, workspace: &str, now: DateTime<Utc>) -> Standing {
         let mut accounts = self.accounts.lock();
         let a = accounts.entry(workspace.to_string()).or_default();

@@ -266,9 +266,14 @@ async fn conversation_lifecycle(kind: Kind) {
     // A rebuild (truncate, replay the feed) reproduces the read model.
     let db = gw.started.state.store.db.clone();
     let backing = gw.stop().await;
+    let workspace_events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE aggregate_type = 'Workspace'")
+        .fetch_one(&db.any)
+        .await
+        .unwrap();
     let runner = ProjectionRunner::new(db, Arc::new(Conversations), Default::default(), Duration::from_secs(1));
     let applied = runner.rebuild(|_, _| {}).await.unwrap();
-    assert_eq!(applied, 2 + 8 + 1 + 2, "two starts, 8 + 2 messages, one deletion");
+    // It also reads the workspaces' events (a deleted workspace's conversations are dropped).
+    assert_eq!(applied as i64 - workspace_events, 2 + 8 + 1 + 2, "two starts, 8 + 2 messages, one deletion");
     let config = config_for(&backing);
     let gw = Gateway::start_with(backing, config).await;
     assert_eq!(call(&gw, "GET", "/api/conversations", &key, None).await.data(), &list["data"]);

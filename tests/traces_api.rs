@@ -182,8 +182,13 @@ async fn concurrent_load(kind: Kind) {
     let runner = ProjectionRunner::new(db.clone(), Arc::new(Traces), Default::default(), Duration::from_secs(1));
     let mut last = (0, 0);
     let applied = runner.rebuild(|done, total| last = (done, total)).await.unwrap();
-    assert_eq!(applied, total);
-    assert_eq!(last, (total, total as i64));
+    // The projector also reads the workspaces' events (a deleted workspace's traces are dropped).
+    let workspace_events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE aggregate_type = 'Workspace'")
+        .fetch_one(&db.any)
+        .await
+        .unwrap();
+    assert_eq!(applied as i64, total as i64 + workspace_events);
+    assert_eq!(last, (applied, applied as i64));
     assert_eq!(db.all_trace_views().await.unwrap(), live);
     drop(backing);
 }
@@ -485,4 +490,40 @@ async fn a_client_hanging_up_mid_call_still_leaves_a_charged_trace() {
     assert_eq!(v.status(), "completed", "{v:?}");
     assert!(v.cost_micros() > 0, "the answer was charged: {v:?}");
     assert_eq!(v.attempts.len(), 1);
+}
+
+/// A workspace deleted and created again under the same slug starts empty: its key does not see
+/// the old one's traces, spend or conversations (and neither does a rebuild).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreated_slug_does_not_inherit_the_old_workspaces_history() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    let mock = layerr_mock::spawn().await;
+    provider(&gw, "oa", &format!("{}/v1", mock.base_url()), &["gpt-4o"]).await;
+    let old = gw.workspace("reborn", "standard").await;
+    let (s, _, v) = gw
+        .call(
+            "POST",
+            "/v1/chat/completions",
+            Some(&old),
+            Some(json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    wait_finished(&gw, 1).await;
+    let (s, _) = gw.admin("DELETE", "/api/workspaces/reborn", None).await;
+    assert_eq!(s, 200);
+    let new = gw.workspace("reborn", "standard").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, _, v) = gw.call("GET", "/api/traces", Some(&new), None).await;
+        assert_eq!(s, 200, "{v}");
+        let (_, _, e) = gw.call("GET", "/api/economics/summary", Some(&new), None).await;
+        let (_, _, b) = gw.call("GET", "/api/economics/budget", Some(&new), None).await;
+        if v["data"].as_array().unwrap().is_empty() && e["data"]["requests"] == 0 && b["data"]["spentThisMonth"] == 0.0
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "old history still visible: {v} {e} {b}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -27,7 +27,29 @@ impl Projector for Conversations {
     }
 
     async fn apply(&self, conn: &mut AnyConnection, events: &[StoredEvent]) -> Result<(), DbError> {
-        for e in events.iter().filter(|e| e.aggregate_type == "Conversation") {
+        for e in events {
+            if let Some((workspace, at_ms)) = e.workspace_deleted() {
+                sqlx::query(
+                    "DELETE FROM conversation_messages WHERE conversation_id IN
+                         (SELECT id FROM conversations WHERE workspace = $1 AND created_at_ms <= $2)",
+                )
+                .bind(workspace)
+                .bind(at_ms)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "UPDATE conversations SET deleted_at_ms = $2
+                      WHERE workspace = $1 AND created_at_ms <= $2 AND deleted_at_ms IS NULL",
+                )
+                .bind(workspace)
+                .bind(at_ms)
+                .execute(&mut *conn)
+                .await?;
+                continue;
+            }
+            if e.aggregate_type != "Conversation" {
+                continue;
+            }
             let id = e.aggregate_id.as_str();
             match e.decode::<ConversationEvent>()? {
                 ConversationEvent::ConversationStarted { workspace, title, at } => {
@@ -123,7 +145,7 @@ impl Projector for Conversations {
     }
 
     fn interest(&self) -> Interest {
-        Interest { column: "aggregate_type", values: &["Conversation"] }
+        Interest { column: "aggregate_type", values: &["Conversation", "Workspace"] }
     }
 }
 

@@ -112,8 +112,16 @@ impl Projector for Economics {
     }
 
     async fn apply(&self, conn: &mut AnyConnection, events: &[StoredEvent]) -> Result<(), DbError> {
-        for e in events.iter().filter(|e| e.aggregate_type == "Trace") {
-            apply_one(conn, e).await?;
+        for e in events {
+            if let Some((workspace, at_ms)) = e.workspace_deleted() {
+                sqlx::query("DELETE FROM economics_requests WHERE workspace = $1 AND started_at_ms <= $2")
+                    .bind(workspace)
+                    .bind(at_ms)
+                    .execute(&mut *conn)
+                    .await?;
+            } else if e.aggregate_type == "Trace" {
+                apply_one(conn, e).await?;
+            }
         }
         Ok(())
     }
@@ -126,7 +134,7 @@ impl Projector for Economics {
     fn interest(&self) -> Interest {
         Interest {
             column: "event_type",
-            values: &["RequestReceived", "CostCharged", "RequestCompleted", "RequestFailed"],
+            values: &["RequestReceived", "CostCharged", "RequestCompleted", "RequestFailed", "WorkspaceDeleted"],
         }
     }
 }

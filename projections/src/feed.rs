@@ -73,6 +73,13 @@ impl StoredEvent {
         }
     }
 
+    /// `(slug, when)` if this is a workspace's deletion: read models of a workspace's requests
+    /// forget them then, so a workspace later created with the same slug starts empty.
+    pub fn workspace_deleted(&self) -> Option<(&str, i64)> {
+        (self.aggregate_type == "Workspace" && self.event_type == "WorkspaceDeleted")
+            .then(|| (self.aggregate_id.as_str(), self.recorded_at.timestamp_millis()))
+    }
+
     /// Decodes the payload as the aggregate's event enum.
     pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, DbError> {
         serde_json::from_value(self.payload.clone()).map_err(|e| {

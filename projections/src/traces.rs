@@ -257,7 +257,23 @@ impl Projector for Traces {
         // then write its row once.
         let mut views: BTreeMap<&str, TraceView> = BTreeMap::new();
         let mut order: Vec<&str> = Vec::new();
-        for e in events.iter().filter(|e| e.aggregate_type == "Trace") {
+        for e in events {
+            if let Some((workspace, at_ms)) = e.workspace_deleted() {
+                for id in order.drain(..) {
+                    if let Some(v) = views.remove(id) {
+                        store(conn, &v).await?;
+                    }
+                }
+                sqlx::query("DELETE FROM traces WHERE workspace = $1 AND started_at_ms <= $2")
+                    .bind(workspace)
+                    .bind(at_ms)
+                    .execute(&mut *conn)
+                    .await?;
+                continue;
+            }
+            if e.aggregate_type != "Trace" {
+                continue;
+            }
             let id = e.aggregate_id.as_str();
             if !views.contains_key(id) {
                 let existing = if e.sequence > 1 { load(conn, id).await? } else { None };
@@ -282,7 +298,7 @@ impl Projector for Traces {
     }
 
     fn interest(&self) -> Interest {
-        Interest { column: "aggregate_type", values: &["Trace"] }
+        Interest { column: "aggregate_type", values: &["Trace", "Workspace"] }
     }
 }
 

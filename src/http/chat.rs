@@ -25,7 +25,7 @@ use layerr_domain::workspace::types::{ContentCapture, FallbackMode};
 
 use super::auth::resolve_workspace;
 use super::conversations::{find, not_found};
-use super::envelope::{envelope, RequestId};
+use super::envelope::{envelope, usd, RequestId};
 use super::error::{command_failed, ApiError};
 use super::extract::{ApiJson, ApiPath};
 use super::AppState;
@@ -282,7 +282,15 @@ async fn full_reply(
     let model = explain.model.clone().unwrap_or_else(|| r.model.clone());
     let cost = cost_micros(app, &provider, &model, &usage);
     messages.push(answer(explain, content.clone(), &usage, cost));
-    record(app, &target, ws, messages).await?;
+    // The answer was paid for: if the conversation cannot take it (deleted meanwhile, a store
+    // failure), the client still gets it, with a warning instead of the conversation update.
+    let warning = match record(app, &target, ws, messages).await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::warn!(conversation = %target.id, error = %e, "answer not added to its conversation");
+            Some(format!("the answer could not be added to the conversation: {e}"))
+        }
+    };
     let mut message = json!({"role": "assistant", "content": content});
     if let Some(c) = choice.filter(|c| !c.message.tool_calls.is_empty()) {
         let calls =
@@ -301,9 +309,10 @@ async fn full_reply(
             "provider": provider,
             "model": model,
             "usage": {"tokensIn": usage.prompt_tokens, "tokensOut": usage.completion_tokens},
-            "costUsd": cost as f64 / 1_000_000.0,
+            "costUsd": usd(cost),
             "finishReason": choice.and_then(|c| c.finish_reason).map(|f| f.as_str()),
             "routing": routing(explain),
+            "warning": warning,
         }),
     ))
 }

@@ -255,6 +255,9 @@ async fn remove(
     require_admin(&p)?;
     workspace_for(&app, &p, &slug)?;
     exec(&app, &p, &rid, &slug, WorkspaceCommand::DeleteWorkspace { at: Utc::now() }).await?;
+    // A workspace created again under this slug starts with no spend (the read models forget the
+    // old one's requests too).
+    app.ledger.forget(&slug);
     app.limiter.forget(&slug);
     Ok(envelope(&rid, Some(&slug), json!({ "slug": slug, "deleted": true })))
 }

@@ -134,6 +134,9 @@ fn params_of(app: &AppState, ws: &crate::state::WorkspaceView, b: &SimulateBody)
     Ok(SimulationParams { from, to, strategy: b.strategy.clone(), monthly_budget_micros: budget, prices })
 }
 
+const MAX_RUNNING: usize = 2;
+static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_RUNNING);
+
 async fn start(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -142,6 +145,12 @@ async fn start(
 ) -> Result<Response, ApiError> {
     let ws = resolve_workspace(&app, &p, body.workspace.as_deref())?;
     let params = params_of(&app, &ws, &body)?;
+    // Simulations are CPU-bound: a node runs a few at a time, so they cannot starve the gateway.
+    let permit = RUNNING.try_acquire().map_err(|_| {
+        ApiError::Conflict(format!(
+            "{MAX_RUNNING} simulations are already running on this node; try again when one has finished"
+        ))
+    })?;
     let id = uuid::Uuid::now_v7().to_string();
     let ctx = CommandContext {
         actor: p.key_id().to_string(),
@@ -157,7 +166,11 @@ async fn start(
         })
     })?;
     let job = app.clone();
-    app.tracker.spawn(run(job, id.clone(), ws.slug.clone(), params, ctx));
+    let work = run(job, id.clone(), ws.slug.clone(), params, ctx);
+    app.tracker.spawn(async move {
+        work.await;
+        drop(permit);
+    });
     let mut resp = envelope(
         &rid,
         Some(&ws.slug),
