@@ -171,13 +171,32 @@ async fn write(db: &Db, events: &[&NewEvent]) -> Result<(), DbError> {
     let json_cast = if db.backend() == Backend::Postgres { "::json" } else { "" };
     let mut conn = db.any.acquire().await?;
     let mut tx = conn.begin().await?;
+    let sqlite = db.backend() == Backend::Sqlite;
+    // SQLite: the positions are numbered here, once per transaction, instead of by the table's
+    // per-row trigger (which rewrote every row it numbered). SQLite has one writer: should another
+    // connection commit between this read and the insert, the insert fails (a stale snapshot) and
+    // the whole write is retried; the unique index on the position backs that up.
+    let mut next_position: i64 = if sqlite {
+        sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?
+    } else {
+        0
+    };
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         // Written by hand: the Any driver's query builder writes `?`, which Postgres does not accept.
         let mut sql = String::with_capacity(120 + chunk.len() * 60);
-        sql.push_str(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
-        );
-        let sqlite = db.backend() == Backend::Sqlite;
+        if sqlite {
+            sql.push_str(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+                 metadata, global_position) VALUES ",
+            );
+        } else {
+            sql.push_str(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+                 metadata) VALUES ",
+            );
+        }
         for i in 0..chunk.len() {
             if i > 0 {
                 sql.push(',');
@@ -185,7 +204,7 @@ async fn write(db: &Db, events: &[&NewEvent]) -> Result<(), DbError> {
             if sqlite {
                 // Anonymous placeholders: SQLite looks a named one up by a linear scan, which
                 // made binding a large batch quadratic.
-                sql.push_str("(?,?,?,?,?,?,?)");
+                sql.push_str("(?,?,?,?,?,?,?,?)");
                 continue;
             }
             let n = i * 7;
@@ -214,6 +233,10 @@ async fn write(db: &Db, events: &[&NewEvent]) -> Result<(), DbError> {
                 .bind(e.event_version.as_str())
                 .bind(e.payload.as_str())
                 .bind(e.metadata.as_str());
+            if sqlite {
+                next_position += 1;
+                q = q.bind(next_position);
+            }
         }
         q.execute(&mut *tx).await?;
     }
