@@ -177,9 +177,7 @@ async fn write(db: &Db, events: &[&NewEvent]) -> Result<(), DbError> {
     // connection commit between this read and the insert, the insert fails (a stale snapshot) and
     // the whole write is retried; the unique index on the position backs that up.
     let mut next_position: i64 = if sqlite {
-        sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(global_position), 0) FROM events")
-            .fetch_one(&mut *tx)
-            .await?
+        sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(global_position), 0) FROM events").fetch_one(&mut *tx).await?
     } else {
         0
     };
