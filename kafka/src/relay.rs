@@ -442,16 +442,6 @@ fn note_up(status: &RelayStatus, topic: &str) {
 }
 
 async fn save_checkpoint(db: &Db, c: Cursor) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (name, tx_id, position, updated_at_ms) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position,
-                                          updated_at_ms = excluded.updated_at_ms",
-    )
-    .bind(CHECKPOINT_NAME)
-    .bind(c.tx_id)
-    .bind(c.position)
-    .bind(chrono::Utc::now().timestamp_millis())
-    .execute(&db.any)
-    .await?;
-    Ok(())
+    let mut conn = db.any.acquire().await?;
+    layerr_projections::runner::save_checkpoint(&mut conn, CHECKPOINT_NAME, c).await
 }

@@ -41,7 +41,7 @@ pub async fn load_checkpoint(db: &Db, name: &str) -> Result<Cursor, DbError> {
     })
 }
 
-async fn save_checkpoint(conn: &mut AnyConnection, name: &str, c: Cursor) -> Result<(), DbError> {
+pub async fn save_checkpoint(conn: &mut AnyConnection, name: &str, c: Cursor) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO projection_checkpoints (name, tx_id, position, updated_at_ms) VALUES ($1, $2, $3, $4)
          ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position,

@@ -136,10 +136,6 @@ pub(crate) struct Run {
     pub(crate) live: Option<Box<stream::Live>>,
 }
 
-fn strategy_for(app: &AppState, ws: &WorkspaceView, requested: Option<&str>) -> Result<strategy::Strategy, ApiError> {
-    strategy_in(&app.hot, ws, requested)
-}
-
 /// The strategy a request of `ws` runs under (its own choice or the workspace default), as `hot`
 /// knows it.
 pub fn strategy_in(
@@ -173,7 +169,7 @@ pub async fn chat(
     let class = intent::classify_messages(system.as_deref(), &req.last_user_text());
     explain.intent = class.intent.as_str().to_string();
     explain.confidence = f64::from(class.confidence);
-    let strategy = match strategy_for(app, &ctx.workspace, opts.strategy.as_deref()) {
+    let strategy = match strategy_in(&app.hot, &ctx.workspace, opts.strategy.as_deref()) {
         Ok(s) => s,
         Err(e) => return (Err(e), explain),
     };

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use layerr_projections::audit_log::{self, AuditFilter};
 
 use super::auth::require_admin;
-use super::envelope::{page, Page, RequestId};
+use super::envelope::{next_page, page, Page, RequestId};
 use super::error::ApiError;
 use super::extract::{parse_time, ApiQuery};
 use super::AppState;
@@ -61,11 +61,6 @@ async fn audit(
     };
     let mut entries =
         audit_log::list(&app.store.db, &filter).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let next_cursor = if entries.len() > limit {
-        entries.truncate(limit);
-        entries.last().map(|e| format!("{}_{}", e.at.timestamp_millis(), e.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut entries, limit, |e| format!("{}_{}", e.at.timestamp_millis(), e.id));
     Ok(page(&rid, q.workspace.as_deref(), Page { limit, next_cursor }, entries))
 }

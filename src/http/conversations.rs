@@ -15,7 +15,7 @@ use layerr_domain::conversation::{Conversation, ConversationCommand, Conversatio
 use layerr_projections::conversations::{self, ConversationFilter};
 
 use super::auth::resolve_workspace;
-use super::envelope::{envelope, page, usd, Page, RequestId};
+use super::envelope::{envelope, next_page, page, usd, Page, RequestId};
 use super::error::{command_failed, ApiError};
 use super::extract::{ApiPath, ApiQuery};
 use super::AppState;
@@ -89,12 +89,7 @@ async fn list(
         ConversationFilter { workspace: ws.slug.clone(), before: parse_cursor(&q.cursor)?, limit: limit as i64 + 1 };
     let mut rows =
         conversations::list(&app.store.db, &filter).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|c| format!("{}_{}", c.created_at.timestamp_millis(), c.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |c| format!("{}_{}", c.created_at.timestamp_millis(), c.id));
     let data: Vec<Value> = rows
         .iter()
         .map(|c| {

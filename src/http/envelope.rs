@@ -66,3 +66,13 @@ fn respond<T: Serialize>(
 pub fn usd(micros: i64) -> f64 {
     micros as f64 / 1_000_000.0
 }
+
+/// Cuts a page fetched with one row more than `limit`: the extra row only says there is a next
+/// page, whose cursor is the last kept row's.
+pub fn next_page<T>(rows: &mut Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Option<String> {
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(cursor_of)
+}

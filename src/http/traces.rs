@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use layerr_projections::traces::{bucketize, Filter, TraceSummary, TraceView};
 
 use super::auth::{key_scope, read_scope, resolve_workspace};
-use super::envelope::{envelope, page, usd, Page, RequestId};
+use super::envelope::{envelope, next_page, page, usd, Page, RequestId};
 use super::error::{unavailable, ApiError};
 use super::extract::{parse_time, ApiJsonOrDefault, ApiPath, ApiQuery};
 use super::AppState;
@@ -193,12 +193,7 @@ async fn list(
         None => None,
     };
     let mut rows = app.store.db.list_traces(&filter, before, limit as i64 + 1).await.map_err(unavailable)?;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|r| r.position.to_string())
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, limit, |r| r.position.to_string());
     let data: Vec<Value> = rows.iter().map(summary_json).collect();
     Ok(page(&rid, filter.workspace.as_deref(), Page { limit, next_cursor }, data))
 }
