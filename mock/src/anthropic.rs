@@ -123,14 +123,17 @@ pub fn messages(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
     let id = format!("msg_mock{}", ctx.id);
     let tool_id = format!("toolu_mock{}", ctx.id);
     let (input, cached) = input_usage(&r, cache);
+    // `usage_tokens` replaces the uncached input and the output counts.
+    let (input, output) = ctx.tokens(input, r.completion_tokens);
     let (reason, stop_sequence) = stop_reason(&r);
-    if req.get("stream").and_then(Value::as_bool) != Some(true) {
+    if !ctx.streaming(req.get("stream").and_then(Value::as_bool) == Some(true)) {
         let content = match &r.tool {
+            _ if ctx.b.empty_choices => json!([]),
             Some(name) => json!([{
                 "type": "tool_use", "id": tool_id, "name": name,
                 "input": serde_json::from_str::<Value>(TOOL_ARGS).unwrap_or_default()
             }]),
-            None => json!([{"type": "text", "text": r.text}]),
+            None => json!([{"type": "text", "text": ctx.text(&r.text)}]),
         };
         return ctx.json(&json!({
             "id": id,
@@ -144,7 +147,7 @@ pub fn messages(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
                 "input_tokens": input,
                 "cache_creation_input_tokens": 0,
                 "cache_read_input_tokens": cached,
-                "output_tokens": r.completion_tokens,
+                "output_tokens": output,
             },
         }));
     }
@@ -163,23 +166,33 @@ pub fn messages(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
         Some(name) => json!({"type": "tool_use", "id": tool_id, "name": name, "input": {}}),
         None => json!({"type": "text", "text": ""}),
     };
-    frames.push(event_frame(
-        "content_block_start",
-        &json!({"type": "content_block_start", "index": 0, "content_block": block}),
-    ));
-    frames.push(event_frame("ping", &json!({"type": "ping"})));
-    let delta =
-        |d: Value| event_frame("content_block_delta", &json!({"type": "content_block_delta", "index": 0, "delta": d}));
-    if r.tool.is_some() {
-        frames.extend(ARG_PIECES.iter().map(|piece| delta(json!({"type": "input_json_delta", "partial_json": piece}))));
+    if ctx.b.empty_choices {
+        // No content block at all.
+        frames.push(event_frame("ping", &json!({"type": "ping"})));
     } else {
-        frames.extend(r.pieces().into_iter().map(|piece| delta(json!({"type": "text_delta", "text": piece}))));
+        frames.push(event_frame(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": 0, "content_block": block}),
+        ));
+        frames.push(event_frame("ping", &json!({"type": "ping"})));
+        let delta = |d: Value| {
+            event_frame("content_block_delta", &json!({"type": "content_block_delta", "index": 0, "delta": d}))
+        };
+        if r.tool.is_some() {
+            frames.extend(
+                ARG_PIECES.iter().map(|piece| delta(json!({"type": "input_json_delta", "partial_json": piece}))),
+            );
+        } else {
+            frames.extend(r.pieces().into_iter().map(|piece| delta(json!({"type": "text_delta", "text": piece}))));
+            let at = frames.len();
+            ctx.pad(&mut frames, at, |pad| delta(json!({"type": "text_delta", "text": pad})));
+        }
+        frames.push(event_frame("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
     }
-    frames.push(event_frame("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
     frames.push(event_frame(
         "message_delta",
         &json!({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": stop_sequence},
-                "usage": {"output_tokens": r.completion_tokens}}),
+                "usage": {"output_tokens": output}}),
     ));
     frames.push(event_frame("message_stop", &json!({"type": "message_stop"})));
     let body = ctx.stream(frames, |ctx, _| {

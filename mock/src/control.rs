@@ -66,6 +66,29 @@ pub struct Behavior {
     /// Pad text replies to this many words (default: the server setting).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub words: Option<usize>,
+    /// Report this many prompt tokens and this many completion tokens in the usage (the non-streaming body and
+    /// the stream's usage event), in the provider's own fields; totals saturate at `u64::MAX`. For absurd-usage
+    /// faults (e.g. `9223372036854775807` or `18446744073709551615`, written as JSON integers as is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_tokens: Option<u64>,
+    /// A 200 answer without any output: OpenAI `choices: []`, Anthropic `content: []`, Gemini `candidates: []`,
+    /// Ollama an empty assistant message (streams: the same, framed as the provider's stream with no content
+    /// events).
+    pub empty_choices: bool,
+    /// A 200 whose body is not valid JSON (non-streaming: a truncated object followed by junk); streams: the
+    /// first event is valid, then lines that are neither valid JSON nor valid SSE / NDJSON framing, and no
+    /// end-of-stream marker.
+    pub malformed: bool,
+    /// Pad the text reply so the response body is at least this many bytes (e.g. `100000000` for a huge-body
+    /// fault). Written in 64 KiB chunks from one shared buffer (never built in one allocation); stream events are
+    /// then written whole (`split` is ignored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<usize>,
+    /// Answer a streaming request (`"stream": true`, Ollama's default, Gemini `streamGenerateContent`) with the
+    /// provider's 200 `application/json` non-streaming body instead of a stream.
+    pub plain_body: bool,
+    /// Accept the request and never send the response headers, until the client goes away.
+    pub hang: bool,
 }
 
 impl Default for Behavior {
@@ -87,6 +110,12 @@ impl Default for Behavior {
             chunk_delay_ms: 0,
             split: None,
             words: None,
+            usage_tokens: None,
+            empty_choices: false,
+            malformed: false,
+            body_bytes: None,
+            plain_body: false,
+            hang: false,
         }
     }
 }
@@ -159,6 +188,30 @@ impl Behavior {
     pub fn words(mut self, n: usize) -> Self {
         self.words = Some(n);
         self
+    }
+    pub fn usage_tokens(mut self, n: u64) -> Self {
+        self.usage_tokens = Some(n);
+        self
+    }
+    pub fn empty_choices(mut self) -> Self {
+        self.empty_choices = true;
+        self
+    }
+    pub fn malformed(mut self) -> Self {
+        self.malformed = true;
+        self
+    }
+    pub fn body_bytes(mut self, n: usize) -> Self {
+        self.body_bytes = Some(n);
+        self
+    }
+    pub fn plain_body(mut self) -> Self {
+        self.plain_body = true;
+        self
+    }
+    /// Never answer (the connection stays open until the client closes it).
+    pub fn hang() -> Self {
+        Behavior { hang: true, ..Self::default() }
     }
 
     fn matches(&self, path: &str, model: Option<&str>) -> bool {

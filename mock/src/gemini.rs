@@ -94,12 +94,13 @@ fn finish_reason(r: &Reply) -> &'static str {
 }
 
 /// `usageMetadata` after `candidates` tokens; with `cachedContent`, half of the prompt counts as cached.
-fn usage(r: &Reply, candidates: u64, cached: bool) -> Value {
+fn usage(ctx: &Ctx<'_>, r: &Reply, candidates: u64, cached: bool) -> Value {
+    let (prompt, candidates) = ctx.tokens(r.prompt_tokens, candidates);
     let mut u = json!({
-        "promptTokenCount": r.prompt_tokens,
+        "promptTokenCount": prompt,
         "candidatesTokenCount": candidates,
-        "totalTokenCount": r.prompt_tokens + candidates,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": r.prompt_tokens}],
+        "totalTokenCount": prompt.saturating_add(candidates),
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
     });
     if cached {
         u["cachedContentTokenCount"] = json!(r.prompt_tokens / 2);
@@ -119,18 +120,20 @@ fn generate(ctx: &Ctx<'_>, req: &Value, model: &str, stream_mode: Option<bool>) 
         if finish {
             c["finishReason"] = json!(finish_reason(&r));
         }
-        json!({"candidates": [c], "usageMetadata": usage(&r, tokens, cached), "modelVersion": model,
+        let candidates = if ctx.b.empty_choices { json!([]) } else { json!([c]) };
+        json!({"candidates": candidates, "usageMetadata": usage(ctx, &r, tokens, cached), "modelVersion": model,
                "responseId": response_id})
     };
     let tool_part = |name: &str| json!({"functionCall": {"name": name, "args": serde_json::from_str::<Value>(TOOL_ARGS).unwrap_or_default()}});
-    let Some(sse) = stream_mode else {
+    let Some(sse) = stream_mode.filter(|_| ctx.streaming(true)) else {
         let part = match &r.tool {
             Some(name) => tool_part(name),
-            None => json!({"text": r.text}),
+            None => json!({"text": ctx.text(&r.text)}),
         };
         return ctx.json(&candidate(part, true, r.completion_tokens));
     };
     let chunks: Vec<Value> = match &r.tool {
+        _ if ctx.b.empty_choices => vec![candidate(Value::Null, true, r.completion_tokens)],
         Some(name) => vec![candidate(tool_part(name), true, r.completion_tokens)],
         None => {
             let pieces = r.pieces();
@@ -143,13 +146,26 @@ fn generate(ctx: &Ctx<'_>, req: &Value, model: &str, stream_mode: Option<bool>) 
             }
         }
     };
-    let frames: Vec<Bytes> = if sse {
+    let mut frames: Vec<Bytes> = if sse {
         chunks.iter().map(|c| data_frame(c, true)).collect()
     } else {
         // A JSON array written element by element, as the API does without alt=sse.
         let last = chunks.len() - 1;
         chunks.iter().enumerate().map(|(i, c)| array_element(c, i == 0, i == last)).collect()
     };
+    // Padding goes before the last chunk (in a JSON array: never as its first or last element).
+    if r.tool.is_none() && !ctx.b.empty_choices && (sse || frames.len() >= 2) {
+        let at = frames.len() - 1;
+        let tokens = chunks.len() as u64;
+        ctx.pad(&mut frames, at, |pad| {
+            let c = candidate(json!({"text": pad}), false, tokens);
+            if sse {
+                data_frame(&c, true)
+            } else {
+                array_element(&c, false, false)
+            }
+        });
+    }
     let body = ctx.stream(frames, |ctx, sent| {
         let (status, etype, msg) = ctx.stream_error();
         let err = error_body(status, etype, msg);

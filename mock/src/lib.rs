@@ -9,7 +9,8 @@
 //!   :batchEmbedContents | :countTokens`, `GET /v1beta/models`, `GET /v1beta/models/{model}`.
 //!
 //! Answers are computed from the request (see [`text`]); behaviours ([`Behavior`]) injected through the Rust
-//! API or `/_mock/behavior` make the next matching requests fail, stall, drop or cut their streams.
+//! API or `/_mock/behavior` make the next matching requests fail, stall, hang, drop or cut their streams, or
+//! answer with absurd usage, no choices, malformed or huge bodies, or a plain body for a stream.
 //! Stream events are written in pieces of a few bytes by default (`split`), to exercise SSE/NDJSON decoders.
 //!
 //! Control API (JSON):
@@ -244,7 +245,41 @@ impl Ctx<'_> {
         StreamPlan {
             chunk_delay: Duration::from_millis(self.b.chunk_delay_ms),
             cut_after: self.b.cut_after_chunks,
-            split: self.split,
+            // Megabytes in pieces of a few bytes would take minutes.
+            split: self.split && self.b.body_bytes.is_none(),
+        }
+    }
+
+    /// Whether to answer with a stream: the request asked for one and `plain_body` is off.
+    pub fn streaming(&self, requested: bool) -> bool {
+        requested && !self.b.plain_body
+    }
+
+    /// `(prompt, completion)` token counts to report: `usage_tokens` for both when set.
+    pub fn tokens(&self, prompt: u64, completion: u64) -> (u64, u64) {
+        self.b.usage_tokens.map_or((prompt, completion), |n| (n, n))
+    }
+
+    /// The reply text of a non-streaming answer; with `body_bytes`, followed by the marker [`Ctx::json`] pads at.
+    pub fn text<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if self.b.body_bytes.is_some() {
+            format!("{text}{}", stream::PAD_MARKER).into()
+        } else {
+            text.into()
+        }
+    }
+
+    /// With `body_bytes`, inserts copies of `frame(padding)` (a content event carrying padding text) at `at`
+    /// until the frames add up to at least `body_bytes` bytes.
+    pub fn pad(&self, frames: &mut Vec<Bytes>, at: usize, frame: impl FnOnce(&str) -> Bytes) {
+        if let Some(target) = self.b.body_bytes {
+            let have: usize = frames.iter().map(Bytes::len).sum();
+            if target > have {
+                let f = frame(stream::pad_text());
+                let n = (target - have).div_ceil(f.len().max(1));
+                let at = at.min(frames.len());
+                frames.splice(at..at, std::iter::repeat_n(f, n));
+            }
         }
     }
 
@@ -255,8 +290,12 @@ impl Ctx<'_> {
     }
 
     /// A stream body of `frames`; with `error_after_chunks = n`, frames after the n-th are replaced by `error`.
+    /// With `malformed`, only the first frame is kept, followed by junk (see [`Behavior::malformed`]).
     pub fn stream(&self, mut frames: Vec<Bytes>, error: impl FnOnce(&Self, usize) -> Bytes) -> Body {
-        if let Some(n) = self.b.error_after_chunks.filter(|n| *n < frames.len()) {
+        if self.b.malformed {
+            frames.truncate(1);
+            frames.extend(stream::malformed_frames(self.api));
+        } else if let Some(n) = self.b.error_after_chunks.filter(|n| *n < frames.len()) {
             frames.truncate(n);
             let frame = error(self, n);
             frames.push(frame);
@@ -265,7 +304,14 @@ impl Ctx<'_> {
     }
 
     /// A 200 JSON answer (cut half-way with `cut_after_chunks`).
+    /// With `malformed` the body is not valid JSON; with `body_bytes` it is padded at the text marker.
     pub fn json<T: Serialize + ?Sized>(&self, v: &T) -> Response<Body> {
+        if self.b.malformed {
+            return stream::malformed_json(v);
+        }
+        if let Some(n) = self.b.body_bytes {
+            return stream::padded_json(v, n);
+        }
         stream::json(StatusCode::OK, v, self.b.cut_after_chunks.is_some())
     }
 }
@@ -383,6 +429,10 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
     }
 
     let b = control.select(path, route.model(&json));
+    if b.hang {
+        // Never answer; hyper drops this future when the connection goes away.
+        std::future::pending::<()>().await;
+    }
     if b.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(b.delay_ms)).await;
     }

@@ -65,16 +65,17 @@ fn prompt(req: &Value) -> Result<Prompt<'_>, String> {
 }
 
 /// Deterministic stats of the final object (durations in nanoseconds).
-fn stats(r: &Reply) -> Value {
+/// `(prompt, completion)` are the reported counts (`usage_tokens`); durations follow the real reply.
+fn stats(r: &Reply, (prompt, completion): (u64, u64)) -> Value {
     let prompt_eval_duration = r.prompt_tokens * 100_000;
     let eval_duration = r.completion_tokens * 1_000_000;
     let load_duration = 1_000_000;
     json!({
         "total_duration": load_duration + prompt_eval_duration + eval_duration,
         "load_duration": load_duration,
-        "prompt_eval_count": r.prompt_tokens,
+        "prompt_eval_count": prompt,
         "prompt_eval_duration": prompt_eval_duration,
-        "eval_count": r.completion_tokens,
+        "eval_count": completion,
         "eval_duration": eval_duration,
     })
 }
@@ -111,11 +112,14 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
                 "message": {"role": "assistant", "content": content},
                 "done_reason": done_reason(&r), "done": true,
             }),
-            stats(&r),
+            stats(&r, ctx.tokens(r.prompt_tokens, r.completion_tokens)),
         )
     };
-    if req.get("stream").and_then(Value::as_bool) == Some(false) {
-        let mut out = last(&r.text);
+    // `empty_choices`: an empty assistant message, without tool calls.
+    let tool_calls = tool_calls.filter(|_| !ctx.b.empty_choices);
+    if !ctx.streaming(req.get("stream").and_then(Value::as_bool) != Some(false)) {
+        let text = if ctx.b.empty_choices { "".into() } else { ctx.text(&r.text) };
+        let mut out = last(&text);
         if let Some(calls) = tool_calls {
             out["message"]["tool_calls"] = calls;
         }
@@ -127,7 +131,12 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
     let mut frames = Vec::with_capacity(4 + r.completion_tokens as usize);
     match tool_calls {
         Some(calls) => frames.push(line(json!({"role": "assistant", "content": "", "tool_calls": calls}))),
-        None => frames.extend(r.pieces().into_iter().map(|p| line(json!({"role": "assistant", "content": p})))),
+        None if ctx.b.empty_choices => {}
+        None => {
+            frames.extend(r.pieces().into_iter().map(|p| line(json!({"role": "assistant", "content": p}))));
+            let at = frames.len();
+            ctx.pad(&mut frames, at, |pad| line(json!({"role": "assistant", "content": pad})));
+        }
     }
     frames.push(ndjson_line(&last("")));
     let body = ctx.stream(frames, |ctx, _| {

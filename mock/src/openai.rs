@@ -103,12 +103,12 @@ struct CompletionDetails {
     rejected_prediction_tokens: u64,
 }
 
-fn usage(r: &Reply, n: u64, cached: u64) -> Usage {
-    let completion = r.completion_tokens * n;
+fn usage(ctx: &Ctx<'_>, r: &Reply, n: u64, cached: u64) -> Usage {
+    let (prompt, completion) = ctx.tokens(r.prompt_tokens, r.completion_tokens.saturating_mul(n));
     Usage {
-        prompt_tokens: r.prompt_tokens,
+        prompt_tokens: prompt,
         completion_tokens: completion,
-        total_tokens: r.prompt_tokens + completion,
+        total_tokens: prompt.saturating_add(completion),
         prompt_tokens_details: PromptDetails { cached_tokens: cached, audio_tokens: 0 },
         completion_tokens_details: CompletionDetails::default(),
     }
@@ -213,13 +213,15 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
         if r.tool.is_some() { (0..n).map(|i| format!("call_mock{}_{i}", ctx.id)).collect() } else { Vec::new() };
     let created = text::now_secs();
     let finish = finish_reason(&r);
-    if req.get("stream").and_then(Value::as_bool) != Some(true) {
-        let choices = (0..n)
+    let text = ctx.text(&r.text);
+    let n_choices = if ctx.b.empty_choices { 0 } else { n };
+    if !ctx.streaming(req.get("stream").and_then(Value::as_bool) == Some(true)) {
+        let choices = (0..n_choices)
             .map(|i| Choice {
                 index: i,
                 message: Message {
                     role: "assistant",
-                    content: r.tool.is_none().then_some(r.text.as_str()),
+                    content: r.tool.is_none().then_some(&*text),
                     refusal: None,
                     annotations: [],
                     tool_calls: r.tool.as_deref().map(|name| {
@@ -241,7 +243,7 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
             created,
             model,
             choices,
-            usage: usage(&r, n, cached),
+            usage: usage(ctx, &r, n, cached),
             service_tier: "default",
             system_fingerprint: "fp_mock",
         });
@@ -266,7 +268,11 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
         chunk(&[ChunkChoice { index: i, delta, logprobs: None, finish_reason: finish }], None)
     };
     let mut frames = Vec::with_capacity(8 + r.completion_tokens as usize * n as usize);
-    for i in 0..n {
+    if ctx.b.empty_choices {
+        // One chunk without choices, then the usage chunk and [DONE].
+        frames.push(chunk(&[], None));
+    }
+    for i in 0..n_choices {
         let tool_calls = r.tool.as_deref().map(|name| {
             [ToolCall {
                 index: Some(0),
@@ -281,7 +287,7 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
     }
     if r.tool.is_some() {
         for piece in ARG_PIECES {
-            for i in 0..n {
+            for i in 0..n_choices {
                 let call = ToolCall {
                     index: Some(0),
                     id: None,
@@ -293,16 +299,20 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
         }
     } else {
         for piece in r.pieces() {
-            for i in 0..n {
+            for i in 0..n_choices {
                 frames.push(one(i, Delta { content: Some(Some(piece)), ..Delta::default() }, None));
             }
         }
+        if n_choices > 0 {
+            let at = frames.len();
+            ctx.pad(&mut frames, at, |pad| one(0, Delta { content: Some(Some(pad)), ..Delta::default() }, None));
+        }
     }
-    for i in 0..n {
+    for i in 0..n_choices {
         frames.push(one(i, Delta::default(), Some(finish)));
     }
     if include_usage {
-        frames.push(chunk(&[], Some(&usage(&r, n, cached))));
+        frames.push(chunk(&[], Some(&usage(ctx, &r, n, cached))));
     }
     frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
     let body = ctx.stream(frames, |ctx, _| {

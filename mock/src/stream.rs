@@ -133,6 +133,78 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, v: &T, cut: bool) -> Resp
     response(status, JSON, body)
 }
 
+/// Placed after the reply text of a padded non-streaming answer; [`padded_json`] replaces it with the padding.
+/// Plain ASCII, so it is serialized unchanged inside a JSON string.
+pub const PAD_MARKER: &str = "<<layerr-mock-pad>>";
+
+/// Size of the shared padding buffer, and of the text of one padding stream event.
+const PAD_CHUNK: usize = 64 << 10;
+
+/// Padding text: `" pad"` repeated (ASCII, JSON-safe), [`PAD_CHUNK`] bytes, allocated once per process.
+pub fn pad_text() -> &'static str {
+    static PAD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PAD.get_or_init(|| " pad".repeat(PAD_CHUNK / 4))
+}
+
+/// A JSON response of at least `min_bytes`: the serialized `v` with the padding streamed at [`PAD_MARKER`]
+/// (from one shared buffer, 64 KiB per chunk). Without the marker the body is padded with trailing spaces.
+pub fn padded_json<T: Serialize + ?Sized>(v: &T, min_bytes: usize) -> Response<Body> {
+    let buf = serde_json::to_vec(v).unwrap_or_default();
+    let marker = PAD_MARKER.as_bytes();
+    let (head, tail, fill) = match buf.windows(marker.len()).rposition(|w| w == marker) {
+        Some(i) => (Bytes::copy_from_slice(&buf[..i]), Bytes::copy_from_slice(&buf[i + marker.len()..]), None),
+        // Whitespace after a JSON value is still valid JSON.
+        None => (Bytes::from(buf), Bytes::new(), Some(Bytes::from(vec![b' '; PAD_CHUNK]))),
+    };
+    let chunk = fill.unwrap_or_else(|| Bytes::from_static(pad_text().as_bytes()));
+    let pad = min_bytes.saturating_sub(head.len() + tail.len());
+    let (full, rest) = (pad / PAD_CHUNK, pad % PAD_CHUNK);
+    let last = chunk.slice(..rest);
+    let pieces = std::iter::once(head)
+        .chain(std::iter::repeat_n(chunk, full))
+        .chain(std::iter::once(last))
+        .chain(std::iter::once(tail))
+        .filter(|b| !b.is_empty())
+        .map(Ok::<_, io::Error>);
+    response(StatusCode::OK, JSON, Body::from_stream(futures::stream::iter(pieces)))
+}
+
+/// A 200 `application/json` body that is not JSON: the first part of the serialized `v`, then junk.
+pub fn malformed_json<T: Serialize + ?Sized>(v: &T) -> Response<Body> {
+    let mut buf = serde_json::to_vec(v).unwrap_or_default();
+    buf.truncate(buf.len() * 2 / 3);
+    buf.extend_from_slice(b"<<layerr-mock: malformed>> ,,}]{");
+    response(StatusCode::OK, JSON, Body::from(buf))
+}
+
+/// Stream frames following the first valid event of a `malformed` stream: a truncated JSON payload, a line
+/// that is no SSE field (or, for NDJSON, no JSON), a `data:` that is not JSON; no end-of-stream marker.
+pub fn malformed_frames(api: crate::Api) -> Vec<Bytes> {
+    use crate::Api;
+    let frames: &[&'static [u8]] = match api {
+        Api::OpenAi => &[
+            b"data: {\"id\":\"chatcmpl-mock\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tru\n\n",
+            b"<<layerr-mock: not an SSE line>> {]\n",
+            b"data: {]}\n\n",
+        ],
+        Api::Anthropic => &[
+            b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"te\n\n",
+            b"<<layerr-mock: not an SSE line>> {]\n",
+            b"event: message_stop\ndata: {]}\n\n",
+        ],
+        Api::Gemini => &[
+            b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"tru\r\n\r\n",
+            b"<<layerr-mock: not an SSE line>> {]\r\n",
+            b"data: {]}\r\n\r\n",
+        ],
+        Api::Ollama => &[
+            b"{\"model\":\"mock\",\"message\":{\"role\":\"assistant\",\"content\":\"tru\n",
+            b"<<layerr-mock: not JSON>> {]\n",
+        ],
+    };
+    frames.iter().map(|f| Bytes::from_static(f)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
