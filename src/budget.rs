@@ -75,8 +75,8 @@ impl Ledger {
         let mut accounts = self.accounts.lock();
         let a = accounts.entry(workspace.to_string()).or_default();
         a.roll(now);
-        a.month_spent = month_spent;
-        a.week_spent = week_spent;
+        a.month_spent = month_spent.max(0);
+        a.week_spent = week_spent.max(0);
     }
 
     /// Holds `micros` against the workspace's monthly budget, or refuses when spent plus held
@@ -90,8 +90,9 @@ impl Ledger {
                 return Err(Refusal { budget: limit, spent: a.month_spent, reserved: a.reserved, wanted: micros });
             }
         }
-        a.reserved += micros;
-        a.in_flight += 1;
+        // Saturating: a hold can never wrap the ledger negative (a negative hold is none).
+        a.reserved = a.reserved.saturating_add(micros.max(0));
+        a.in_flight = a.in_flight.saturating_add(1);
         Ok(())
     }
 
@@ -109,12 +110,13 @@ impl Ledger {
         let a = accounts.entry(workspace.to_string()).or_default();
         a.roll(now);
         if let Some(r) = reserved {
-            a.reserved = (a.reserved - r).max(0);
+            a.reserved = a.reserved.saturating_sub(r.max(0)).max(0);
             a.in_flight = a.in_flight.saturating_sub(1);
         }
         let before = a.week_spent;
-        a.month_spent += actual;
-        a.week_spent += actual;
+        let actual = actual.max(0);
+        a.month_spent = a.month_spent.saturating_add(actual);
+        a.week_spent = a.week_spent.saturating_add(actual);
         let threshold = budget.weekly_alert_micros?;
         (before < threshold && a.week_spent >= threshold).then(|| Crossing {
             week_start: a.week.unwrap_or_else(|| week_start(now)),
@@ -147,6 +149,30 @@ mod tests {
 
     fn budget(monthly: i64, weekly: Option<i64>) -> Budget {
         Budget { monthly_micros: Some(monthly), weekly_alert_micros: weekly, ..Budget::default() }
+    }
+
+    #[test]
+    fn huge_amounts_saturate_instead_of_wrapping() {
+        // Regression (issue 9, defect 1): three huge holds and charges wrapped the ledger
+        // negative, after which the workspace could spend far past its budget.
+        let l = Ledger::default();
+        let none = Budget::default();
+        let b = budget(1_000, Some(500));
+        let now = at("2026-11-24T10:00:00Z");
+        for _ in 0..3 {
+            assert!(l.reserve("w", &none, i64::MAX, now).is_ok());
+        }
+        assert_eq!(l.standing("w", now).reserved, i64::MAX);
+        for _ in 0..3 {
+            l.settle("w", &none, Some(i64::MAX), i64::MAX, now);
+        }
+        let s = l.standing("w", now);
+        assert_eq!((s.month_spent, s.week_spent, s.reserved), (i64::MAX, i64::MAX, 0));
+        // Spent is pinned at the top: a budgeted request is refused, never admitted by a wrap.
+        assert!(l.reserve("w", &b, 1, now).is_err());
+        // A negative figure is never taken as a credit.
+        l.settle("w", &b, None, -5, now);
+        assert_eq!(l.standing("w", now).month_spent, i64::MAX);
     }
 
     #[test]

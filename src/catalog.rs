@@ -16,6 +16,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Deserializer, Serialize};
+use layerr_domain::money::MAX_PRICE_PER_MTOK;
 
 /// The catalog shipped with the binary.
 pub const BUILTIN_TOML: &str = include_str!("../data/catalog.toml");
@@ -446,6 +447,20 @@ impl Catalog {
                 }
                 known.push(id.to_string());
             }
+            for (field, price) in [
+                ("inputPerMtok", o.input_per_mtok),
+                ("outputPerMtok", o.output_per_mtok),
+                ("cachedInputPerMtok", o.cached_input_per_mtok),
+                ("cacheWritePerMtok", o.cache_write_per_mtok),
+            ] {
+                if price.is_some_and(|p| p > MAX_PRICE_PER_MTOK) {
+                    return Err(CatalogError::model(
+                        id,
+                        field,
+                        format!("must be at most {MAX_PRICE_PER_MTOK} micro-dollars per million tokens ($10,000)"),
+                    ));
+                }
+            }
             if let Some(q) = &o.quality {
                 for (intent, v) in q {
                     if !INTENTS.contains(&intent.as_str()) {
@@ -523,6 +538,19 @@ fn validate_model(label: &str, m: &ModelInfo) -> Result<(), CatalogError> {
     }
     if m.family.trim().is_empty() {
         return err("family", "must not be empty".into());
+    }
+    for (field, price) in [
+        ("inputPerMtok", Some(m.input_per_mtok)),
+        ("outputPerMtok", Some(m.output_per_mtok)),
+        ("cachedInputPerMtok", m.cached_input_per_mtok),
+        ("cacheWritePerMtok", m.cache_write_per_mtok),
+    ] {
+        if price.is_some_and(|p| p > MAX_PRICE_PER_MTOK) {
+            return err(
+                field,
+                format!("must be at most {MAX_PRICE_PER_MTOK} micro-dollars per million tokens ($10,000)"),
+            );
+        }
     }
     if (m.kind == ModelKind::Embedding) != (m.category == Category::Embedding) {
         return err("category", format!("{:?} does not fit kind {:?}", m.category, m.kind).to_lowercase());
@@ -627,6 +655,11 @@ fn apply(m: &mut ModelInfo, o: &ModelOverride) {
     if o.cache_write_per_mtok.is_some() {
         m.cache_write_per_mtok = o.cache_write_per_mtok;
     }
+    // An override stored before prices were bounded cannot price beyond the bound.
+    m.input_per_mtok = m.input_per_mtok.min(MAX_PRICE_PER_MTOK);
+    m.output_per_mtok = m.output_per_mtok.min(MAX_PRICE_PER_MTOK);
+    m.cached_input_per_mtok = m.cached_input_per_mtok.map(|p| p.min(MAX_PRICE_PER_MTOK));
+    m.cache_write_per_mtok = m.cache_write_per_mtok.map(|p| p.min(MAX_PRICE_PER_MTOK));
     if o.note.is_some() {
         m.note = o.note.clone();
     }

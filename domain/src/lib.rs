@@ -3,6 +3,7 @@
 
 pub mod conversation;
 pub mod installation;
+pub mod money;
 pub mod keys;
 pub mod provider;
 pub mod simulation;

@@ -8,11 +8,13 @@ use async_trait::async_trait;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+use layerr_domain::money::tokens_i64;
 use layerr_domain::trace::TraceEvent;
 
 use crate::db::{Db, DbError};
 use crate::feed::{Interest, StoredEvent};
 use crate::runner::Projector;
+use crate::sql::sat_sum;
 use crate::traces::TraceView;
 
 pub const NAME: &str = "economics";
@@ -52,6 +54,7 @@ async fn apply_one(conn: &mut AnyConnection, e: &StoredEvent) -> Result<(), DbEr
             .await?;
         }
         TraceEvent::CostCharged { charge: c, .. } => {
+            let c = c.bounded();
             sqlx::query(
                 "UPDATE economics_requests SET
                      provider = $2, model = $3,
@@ -65,11 +68,11 @@ async fn apply_one(conn: &mut AnyConnection, e: &StoredEvent) -> Result<(), DbEr
             .bind(&c.provider)
             .bind(&c.model)
             .bind(c.cost_micros)
-            .bind(c.tokens_in as i64)
-            .bind(c.tokens_out as i64)
-            .bind(c.cached_tokens as i64)
-            .bind(c.cache_write_tokens as i64)
-            .bind(c.reasoning_tokens as i64)
+            .bind(tokens_i64(c.tokens_in))
+            .bind(tokens_i64(c.tokens_out))
+            .bind(tokens_i64(c.cached_tokens))
+            .bind(tokens_i64(c.cache_write_tokens))
+            .bind(tokens_i64(c.reasoning_tokens))
             .bind(flag(c.estimated))
             .bind(e.sequence)
             .execute(conn)
@@ -261,34 +264,42 @@ impl Db {
     }
 
     async fn spend_query(&self, f: &SpendFilter, dims: &[Dim], rates: Option<Rates>) -> Result<Vec<SpendRow>, DbError> {
-        let mut select: Vec<&str> = dims.iter().map(|d| d.expr()).collect();
+        let b = self.backend();
+        let mut select: Vec<String> = dims.iter().map(|d| d.expr().to_string()).collect();
         // Rates are bound first ($1..$4), then the filter.
         let mut args: Vec<i64> = Vec::new();
         if let Some(r) = rates {
             args.extend([r.input, r.output, r.cached, r.cache_write]);
             // Per request, as a charge is computed: exact integer products, rounded half up once.
-            select.push(
-                "CAST(COALESCE(SUM(((CASE WHEN tokens_in > cached_tokens + cache_write_tokens
-                                          THEN tokens_in - cached_tokens - cache_write_tokens ELSE 0 END) * $1
-                                    + tokens_out * $2 + cached_tokens * $3 + cache_write_tokens * $4
-                                    + 500000) / 1000000), 0) AS bigint) AS priced_micros",
+            // Token counts and prices are bounded (layerr_domain::money), so a row's product fits.
+            let priced = sat_sum(
+                b,
+                "((CASE WHEN tokens_in > cached_tokens + cache_write_tokens
+                        THEN tokens_in - cached_tokens - cache_write_tokens ELSE 0 END) * $1
+                  + tokens_out * $2 + cached_tokens * $3 + cache_write_tokens * $4 + 500000) / 1000000",
             );
+            select.push(format!("{priced} AS priced_micros"));
+        }
+        select.push("COUNT(*) AS requests".into());
+        for (expr, name) in [
+            ("CASE WHEN status = 'completed' THEN 1 ELSE 0 END", "completed"),
+            ("CASE WHEN status = 'failed' THEN 1 ELSE 0 END", "failed"),
+            ("CASE WHEN charges > 0 THEN 1 ELSE 0 END", "charged"),
+            ("CASE WHEN estimated > 0 THEN 1 ELSE 0 END", "estimated"),
+            ("cost_micros", "cost_micros"),
+            ("tokens_in", "tokens_in"),
+            ("tokens_out", "tokens_out"),
+            ("cached_tokens", "cached_tokens"),
+            ("cache_write_tokens", "cache_write_tokens"),
+            ("reasoning_tokens", "reasoning_tokens"),
+        ] {
+            select.push(format!("{} AS {name}", sat_sum(b, expr)));
         }
         select.push(
-            "COUNT(*) AS requests,
-             CAST(COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0) AS bigint) AS completed,
-             CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS bigint) AS failed,
-             CAST(COALESCE(SUM(CASE WHEN charges > 0 THEN 1 ELSE 0 END), 0) AS bigint) AS charged,
-             CAST(COALESCE(SUM(CASE WHEN estimated > 0 THEN 1 ELSE 0 END), 0) AS bigint) AS estimated,
-             CAST(COALESCE(SUM(cost_micros), 0) AS bigint) AS cost_micros,
-             CAST(COALESCE(SUM(tokens_in), 0) AS bigint) AS tokens_in,
-             CAST(COALESCE(SUM(tokens_out), 0) AS bigint) AS tokens_out,
-             CAST(COALESCE(SUM(cached_tokens), 0) AS bigint) AS cached_tokens,
-             CAST(COALESCE(SUM(cache_write_tokens), 0) AS bigint) AS cache_write_tokens,
-             CAST(COALESCE(SUM(reasoning_tokens), 0) AS bigint) AS reasoning_tokens,
-             CAST(COALESCE(MAX(needs_tools), 0) AS bigint) AS any_tools,
+            "CAST(COALESCE(MAX(needs_tools), 0) AS bigint) AS any_tools,
              CAST(COALESCE(MAX(needs_vision), 0) AS bigint) AS any_vision,
-             CAST(COALESCE(MAX(needs_json), 0) AS bigint) AS any_json",
+             CAST(COALESCE(MAX(needs_json), 0) AS bigint) AS any_json"
+                .into(),
         );
         let n = args.len();
         let mut sql = format!(

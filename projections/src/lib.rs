@@ -9,6 +9,7 @@ pub mod economics;
 pub mod feed;
 pub mod provider_outcomes;
 pub mod runner;
+pub mod sql;
 pub mod traces;
 
 pub use db::{Backend, Db, DbError};

@@ -83,14 +83,18 @@ pub struct Outcome {
 
 /// Totals per provider and model over the days from `since_day` (YYYY-MM-DD) on.
 pub async fn since(db: &Db, since_day: &str) -> Result<Vec<Outcome>, DbError> {
-    let rows = sqlx::query(
-        // CAST: Postgres sums bigints into numeric.
-        "SELECT provider, model, CAST(SUM(attempts) AS BIGINT) AS attempts, CAST(SUM(successes) AS BIGINT) AS successes,
-                CAST(SUM(latency_sum_ms) AS BIGINT) AS latency, CAST(SUM(ttft_sum_ms) AS BIGINT) AS ttft,
-                CAST(SUM(ttft_count) AS BIGINT) AS ttft_n
+    let sum = |c: &str| crate::sql::sat_sum(db.backend(), c);
+    let sql = format!(
+        "SELECT provider, model, {} AS attempts, {} AS successes, {} AS latency, {} AS ttft, {} AS ttft_n
            FROM provider_outcomes WHERE day >= $1
           GROUP BY provider, model ORDER BY provider, model",
-    )
+        sum("attempts"),
+        sum("successes"),
+        sum("latency_sum_ms"),
+        sum("ttft_sum_ms"),
+        sum("ttft_count")
+    );
+    let rows = sqlx::query(&sql)
     .bind(since_day)
     .fetch_all(&db.any)
     .await?;

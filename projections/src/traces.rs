@@ -107,7 +107,7 @@ impl TraceView {
             TraceEvent::AttemptFailed { attempt, at } => {
                 self.attempts.push(AttemptView { attempt, succeeded: false, at })
             }
-            TraceEvent::CostCharged { charge, .. } => self.charges.push(charge),
+            TraceEvent::CostCharged { charge, .. } => self.charges.push(charge.bounded()),
             TraceEvent::BudgetReserved { micros, .. } => {
                 self.budget =
                     Some(BudgetHold { reserved_micros: micros, state: "reserved".into(), actual_micros: None })
@@ -155,15 +155,15 @@ impl TraceView {
     }
 
     pub fn cost_micros(&self) -> i64 {
-        self.charges.iter().map(|c| c.cost_micros).sum()
+        layerr_domain::money::sum_micros(self.charges.iter().map(|c| c.cost_micros))
     }
 
     pub fn tokens_in(&self) -> u64 {
-        self.charges.iter().map(|c| c.tokens_in).sum()
+        layerr_domain::money::sum_tokens(self.charges.iter().map(|c| c.tokens_in))
     }
 
     pub fn tokens_out(&self) -> u64 {
-        self.charges.iter().map(|c| c.tokens_out).sum()
+        layerr_domain::money::sum_tokens(self.charges.iter().map(|c| c.tokens_out))
     }
 
     /// The chain's first entry: what the router chose.
@@ -234,8 +234,8 @@ async fn store(conn: &mut AnyConnection, v: &TraceView) -> Result<(), DbError> {
     .bind(model)
     .bind(v.outcome.as_ref().map(|o| o.latency_ms as i64))
     .bind(v.cost_micros())
-    .bind(v.tokens_in() as i64)
-    .bind(v.tokens_out() as i64)
+    .bind(layerr_domain::money::tokens_i64(v.tokens_in()))
+    .bind(layerr_domain::money::tokens_i64(v.tokens_out()))
     .bind(v.attempts.len() as i32)
     .bind(i32::from(v.fell_back()))
     .bind(v.outcome.as_ref().and_then(|o| o.error_code.clone()))
@@ -462,10 +462,11 @@ impl Db {
 
     /// Each workspace's spend (micro-dollars) over the traces received since `from_ms`.
     pub async fn spend_by_workspace(&self, from_ms: i64) -> Result<Vec<(String, i64)>, DbError> {
-        let rows = sqlx::query(
-            "SELECT workspace, CAST(SUM(cost_micros) AS BIGINT) AS spent FROM traces
-              WHERE started_at_ms >= $1 GROUP BY workspace",
-        )
+        let sql = format!(
+            "SELECT workspace, {} AS spent FROM traces WHERE started_at_ms >= $1 GROUP BY workspace",
+            crate::sql::sat_sum(self.backend(), "cost_micros")
+        );
+        let rows = sqlx::query(&sql)
         .bind(from_ms)
         .fetch_all(&self.any)
         .await?;
@@ -541,9 +542,9 @@ pub fn bucketize(points: &[TraceSummary], bucket_ms: i64, group_of: impl Fn(&Tra
                 latency_p50_ms: percentile(&lat, 50.0),
                 latency_p95_ms: percentile(&lat, 95.0),
                 latency_p99_ms: percentile(&lat, 99.0),
-                spend_micros: ps.iter().map(|p| p.cost_micros).sum(),
-                tokens_in: ps.iter().map(|p| p.tokens_in).sum(),
-                tokens_out: ps.iter().map(|p| p.tokens_out).sum(),
+                spend_micros: layerr_domain::money::sum_micros(ps.iter().map(|p| p.cost_micros)),
+                tokens_in: ps.iter().map(|p| p.tokens_in).fold(0, i64::saturating_add),
+                tokens_out: ps.iter().map(|p| p.tokens_out).fold(0, i64::saturating_add),
             }
         })
         .collect()

@@ -89,7 +89,7 @@ impl Recorder {
                 TraceCommand::ChargeCost { charge, .. } => charge.cost_micros,
                 _ => 0,
             })
-            .sum();
+            .fold(0, i64::saturating_add);
         let now = Self::now();
         let reserved = match self.reservation.take() {
             Some(micros) => {

@@ -117,10 +117,10 @@ fn detail(id: &str, c: &Conversation) -> Value {
         .map(|(i, m)| {
             let m_ = &m.message;
             if let Some(t) = m_.tokens {
-                tokens_in += t.tokens_in;
-                tokens_out += t.tokens_out;
+                tokens_in = tokens_in.saturating_add(t.tokens_in);
+                tokens_out = tokens_out.saturating_add(t.tokens_out);
             }
-            cost += m_.cost_micros.unwrap_or(0);
+            cost = cost.saturating_add(m_.cost_micros.unwrap_or(0));
             json!({
                 "index": i,
                 "role": m_.role,

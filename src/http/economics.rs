@@ -142,7 +142,7 @@ async fn summary(
     let projected = if upto_ms >= end_ms {
         total.cost_micros
     } else {
-        (i128::from(total.cost_micros) * i128::from(end_ms - start_ms) / i128::from(elapsed)) as i64
+        i64::try_from(i128::from(total.cost_micros) * i128::from(end_ms - start_ms) / i128::from(elapsed)).unwrap_or(i64::MAX)
     };
     let mut by_day = Vec::new();
     let mut day = start_ms;
@@ -221,8 +221,8 @@ async fn providers(
     let f = SpendFilter { workspace: workspace.clone(), from_ms, to_ms, charged_only: true };
     let by_provider = spend(&app, &f, &[Dim::Provider]).await?;
     let by_model = spend(&app, &f, &[Dim::Provider, Dim::Model]).await?;
-    let total: i64 = by_provider.iter().map(|r| r.cost_micros).sum();
-    let requests: i64 = by_provider.iter().map(|r| r.requests).sum();
+    let total: i64 = by_provider.iter().map(|r| r.cost_micros).fold(0, i64::saturating_add);
+    let requests: i64 = by_provider.iter().map(|r| r.requests).fold(0, i64::saturating_add);
     let mut rows: Vec<&SpendRow> = by_provider.iter().collect();
     rows.sort_by(|a, b| b.cost_micros.cmp(&a.cost_micros).then_with(|| a.provider.cmp(&b.provider)));
     let list: Vec<Value> = rows
@@ -270,16 +270,16 @@ async fn categories(
     let f = SpendFilter { workspace: workspace.clone(), from_ms, to_ms, charged_only: true };
     let by_model = spend(&app, &f, &[Dim::Provider, Dim::Model]).await?;
     let by_intent = spend(&app, &f, &[Dim::Intent]).await?;
-    let total: i64 = by_model.iter().map(|r| r.cost_micros).sum();
+    let total: i64 = by_model.iter().map(|r| r.cost_micros).fold(0, i64::saturating_add);
     let mut cats: std::collections::BTreeMap<String, (SpendRow, Vec<String>)> = Default::default();
     for r in &by_model {
         let (Some(pv), Some(m)) = (&r.provider, &r.model) else { continue };
         let (acc, models) = cats.entry(category_of(&app, pv, m)).or_default();
-        acc.requests += r.requests;
-        acc.cost_micros += r.cost_micros;
-        acc.tokens.tokens_in += r.tokens.tokens_in;
-        acc.tokens.tokens_out += r.tokens.tokens_out;
-        acc.tokens.cached += r.tokens.cached;
+        acc.requests = acc.requests.saturating_add(r.requests);
+        acc.cost_micros = acc.cost_micros.saturating_add(r.cost_micros);
+        acc.tokens.tokens_in = acc.tokens.tokens_in.saturating_add(r.tokens.tokens_in);
+        acc.tokens.tokens_out = acc.tokens.tokens_out.saturating_add(r.tokens.tokens_out);
+        acc.tokens.cached = acc.tokens.cached.saturating_add(r.tokens.cached);
         if !models.contains(m) {
             models.push(m.clone());
         }
@@ -383,9 +383,9 @@ async fn savings(
             by_strategy.entry(c.strategy.clone().unwrap_or_default()).or_default(),
             by_intent.entry(c.intent.clone().unwrap_or_default()).or_default(),
         ] {
-            s.requests += c.requests;
-            s.actual += c.cost_micros;
-            s.baseline += baseline;
+            s.requests = s.requests.saturating_add(c.requests);
+            s.actual = s.actual.saturating_add(c.cost_micros);
+            s.baseline = s.baseline.saturating_add(baseline);
         }
     }
     let per = |m: &std::collections::BTreeMap<String, Saved>, key: &str| -> Vec<Value> {

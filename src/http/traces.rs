@@ -548,11 +548,11 @@ async fn explain(
 fn usage_of(v: &TraceView) -> Usage {
     let mut u = Usage::default();
     for c in &v.charges {
-        u.prompt_tokens += c.tokens_in;
-        u.completion_tokens += c.tokens_out;
-        u.cached_tokens += c.cached_tokens;
-        u.cache_write_tokens += c.cache_write_tokens;
-        u.reasoning_tokens += c.reasoning_tokens;
+        u.prompt_tokens = u.prompt_tokens.saturating_add(c.tokens_in);
+        u.completion_tokens = u.completion_tokens.saturating_add(c.tokens_out);
+        u.cached_tokens = u.cached_tokens.saturating_add(c.cached_tokens);
+        u.cache_write_tokens = u.cache_write_tokens.saturating_add(c.cache_write_tokens);
+        u.reasoning_tokens = u.reasoning_tokens.saturating_add(c.reasoning_tokens);
         u.estimated |= c.estimated;
     }
     u

@@ -43,7 +43,7 @@ impl ModelFacts {
         let micros =
             (prompt as i128 * self.input_per_mtok as i128 + output as i128 * self.output_per_mtok as i128 + 500_000)
                 / 1_000_000;
-        micros as i64
+        i64::try_from(micros).unwrap_or(i64::MAX)
     }
 }
 

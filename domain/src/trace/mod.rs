@@ -116,6 +116,23 @@ pub struct Charge {
     pub estimated: bool,
 }
 
+impl Charge {
+    /// The charge with every figure inside the bounds of [`crate::money`]. New charges are
+    /// computed from bounded usage and prices and pass unchanged; a charge recorded before the
+    /// bounds existed (an upstream's absurd usage, an absurd price override) is clamped on read, so
+    /// no stored value can overflow a ledger or a read model.
+    pub fn bounded(mut self) -> Charge {
+        use crate::money::{bounded_charge, bounded_tokens};
+        self.tokens_in = bounded_tokens(self.tokens_in);
+        self.tokens_out = bounded_tokens(self.tokens_out);
+        self.cached_tokens = bounded_tokens(self.cached_tokens);
+        self.cache_write_tokens = bounded_tokens(self.cache_write_tokens);
+        self.reasoning_tokens = bounded_tokens(self.reasoning_tokens);
+        self.cost_micros = bounded_charge(self.cost_micros);
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all_fields = "camelCase")]
 pub enum TraceCommand {
@@ -314,7 +331,7 @@ impl Aggregate for Trace {
                             E::AttemptFailed { attempt, at }
                         }
                     }
-                    C::ChargeCost { charge, at } => E::CostCharged { charge, at },
+                    C::ChargeCost { charge, at } => E::CostCharged { charge: charge.bounded(), at },
                     C::ReserveBudget { micros, at } => {
                         if self.reserved_micros.is_some() {
                             return Err(TraceError::AlreadyReserved);
@@ -347,7 +364,9 @@ impl Aggregate for Trace {
         match event {
             TraceEvent::RequestReceived { .. } => self.phase = Phase::Open,
             TraceEvent::AttemptSucceeded { .. } | TraceEvent::AttemptFailed { .. } => self.attempts += 1,
-            TraceEvent::CostCharged { charge, .. } => self.charged_micros += charge.cost_micros,
+            TraceEvent::CostCharged { charge, .. } => {
+                self.charged_micros = self.charged_micros.saturating_add(charge.bounded().cost_micros)
+            }
             TraceEvent::RequestCompleted { .. } | TraceEvent::RequestFailed { .. } => self.phase = Phase::Finished,
             TraceEvent::BudgetReserved { micros, .. } => self.reserved_micros = Some(micros),
             TraceEvent::BudgetSettled { .. } | TraceEvent::BudgetReleased { .. } => self.reserved_micros = None,

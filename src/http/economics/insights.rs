@@ -139,7 +139,7 @@ pub(super) async fn insights(
         let q_now = f64::from(current.quality_for(intent));
         let Some(alt) = best_alternative(&app, row, q_now, max_drop) else { continue };
         let saved = row.cost_micros - alt.cost;
-        let monthly = (i128::from(saved) * i128::from(MONTH_MS) / i128::from(window)) as i64;
+        let monthly = i64::try_from(i128::from(saved) * i128::from(MONTH_MS) / i128::from(window)).unwrap_or(i64::MAX);
         let delta = round4(alt.quality - q_now);
         let message = format!(
             "Route {intent} requests on strategy '{strategy}' from {model} ({provider}) to {} ({}): saves about {}/month at quality {delta:+.2} ({} requests, {} in the window)",
@@ -177,7 +177,7 @@ pub(super) async fn insights(
         ));
     }
     found.sort_by_key(|f| std::cmp::Reverse(f.0));
-    let total: i64 = found.iter().take(limit).map(|f| f.0).sum();
+    let total: i64 = found.iter().take(limit).map(|f| f.0).fold(0, i64::saturating_add);
     let list: Vec<Value> = found.into_iter().take(limit).map(|f| f.1).collect();
     Ok(envelope(
         &rid,

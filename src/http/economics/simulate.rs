@@ -47,7 +47,7 @@ pub(super) fn router() -> Router<AppState> {
 
 /// Traces read per page.
 const PAGE: i64 = 500;
-const MAX_PRICE_USD_PER_MTOK: f64 = 100_000.0;
+const MAX_PRICE_USD_PER_MTOK: f64 = (layerr_domain::money::MAX_PRICE_PER_MTOK / 1_000_000) as f64;
 const MAX_BUDGET_USD: f64 = 1e9;
 
 #[derive(Deserialize)]
@@ -78,7 +78,7 @@ fn canonical(model: &str) -> String {
 
 fn per_mtok(field: &str, usd: f64) -> Result<u64, ApiError> {
     if !usd.is_finite() || !(0.0..=MAX_PRICE_USD_PER_MTOK).contains(&usd) {
-        return Err(ApiError::field(field, format!("{field} must be a USD price per million tokens, 0 to 100000")));
+        return Err(ApiError::field(field, format!("{field} must be a USD price per million tokens, 0 to 10000")));
     }
     Ok((usd * 1_000_000.0).round() as u64)
 }
@@ -239,11 +239,11 @@ async fn simulate(
 fn tokens_of(v: &TraceView) -> Tokens {
     let mut t = Tokens::default();
     for c in &v.charges {
-        t.tokens_in += c.tokens_in as i64;
-        t.tokens_out += c.tokens_out as i64;
-        t.cached += c.cached_tokens as i64;
-        t.cache_write += c.cache_write_tokens as i64;
-        t.reasoning += c.reasoning_tokens as i64;
+        t.tokens_in = t.tokens_in.saturating_add(layerr_domain::money::tokens_i64(c.tokens_in));
+        t.tokens_out = t.tokens_out.saturating_add(layerr_domain::money::tokens_i64(c.tokens_out));
+        t.cached = t.cached.saturating_add(layerr_domain::money::tokens_i64(c.cached_tokens));
+        t.cache_write = t.cache_write.saturating_add(layerr_domain::money::tokens_i64(c.cache_write_tokens));
+        t.reasoning = t.reasoning.saturating_add(layerr_domain::money::tokens_i64(c.reasoning_tokens));
     }
     t
 }
