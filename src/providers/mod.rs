@@ -170,23 +170,112 @@ impl Upstream<'_> {
 }
 
 pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-    match up.kind {
+    let resp = match up.kind {
         ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => openai::chat(up, req, model).await,
         ProviderKind::Anthropic => anthropic::chat(up, req, model).await,
         ProviderKind::Ollama => ollama::chat(up, req, model).await,
         ProviderKind::Gemini => gemini::chat(up, req, model).await,
+    }?;
+    check_answer(&resp)?;
+    Ok(resp)
+}
+
+/// The most bytes taken from one upstream response: a JSON body, or a whole stream. Past it the
+/// answer is refused as undecodable (it is never buffered or relayed whole).
+pub const MAX_RESPONSE_BYTES: usize = 32 << 20;
+/// The most bytes of an upstream's error body read for its message.
+const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// A success that carries no answer, or usage no real model can have, is the upstream's fault:
+/// refused as undecodable (the chain moves on; nothing is charged).
+pub(crate) fn check_answer(resp: &ChatResponse) -> Result<(), ProviderError> {
+    if resp.choices.is_empty() {
+        return Err(ProviderError::new(ErrorKind::Decode, "the upstream answered with no choices"));
     }
+    match &resp.usage {
+        Some(u) => check_usage(u),
+        None => Ok(()),
+    }
+}
+
+/// Usage beyond [`layerr_domain::money::MAX_USAGE_TOKENS`] of any kind is implausible.
+pub(crate) fn check_usage(u: &crate::llm::Usage) -> Result<(), ProviderError> {
+    let max = layerr_domain::money::MAX_USAGE_TOKENS;
+    let kinds = [
+        ("prompt", u.prompt_tokens),
+        ("completion", u.completion_tokens),
+        ("cached", u.cached_tokens),
+        ("cache write", u.cache_write_tokens),
+        ("reasoning", u.reasoning_tokens),
+    ];
+    match kinds.iter().find(|(_, n)| *n > max) {
+        Some((kind, n)) => Err(ProviderError::new(
+            ErrorKind::Decode,
+            format!("the upstream reported an implausible usage ({n} {kind} tokens; at most {max} are accepted)"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Reads a response body, refusing one larger than [`MAX_RESPONSE_BYTES`].
+pub(crate) async fn read_body(resp: reqwest::Response) -> Result<bytes::Bytes, ProviderError> {
+    read_capped(resp, MAX_RESPONSE_BYTES).await.map_err(|e| e.unwrap_or_else(|| too_large(MAX_RESPONSE_BYTES)))
+}
+
+fn too_large(cap: usize) -> ProviderError {
+    ProviderError::new(ErrorKind::Decode, format!("the upstream response exceeds {} MiB", cap >> 20))
+}
+
+/// The body, or `Err(None)` past `cap` bytes (the rest is not read), or the transport's error.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<bytes::Bytes, Option<ProviderError>> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(None);
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| Some(ProviderError::from_reqwest(e)))? {
+        if buf.len() + chunk.len() > cap {
+            return Err(None);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// A stream request must be answered with an event stream. A 200 with a JSON body (a server that
+/// ignored `stream: true`, or an error dressed as a success) is refused before anything reaches
+/// the client, so the chain can still fall back.
+pub(crate) async fn expect_sse(resp: reqwest::Response) -> Result<reqwest::Response, ProviderError> {
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.to_ascii_lowercase())
+        .unwrap_or_default();
+    if content_type.starts_with("application/json") {
+        let body = read_capped(resp, MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
+        return Err(ProviderError::new(
+            ErrorKind::Decode,
+            format!("the upstream answered a stream request with a non-stream body: {}", upstream_message(&body)),
+        ));
+    }
+    Ok(resp)
 }
 
 /// Starts a stream: returns once the upstream has accepted the request (status known), so a
 /// failure here can still fall back before anything reaches the client.
 pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<EventStream, ProviderError> {
-    match up.kind {
+    use futures::StreamExt;
+    let events = match up.kind {
         ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => openai::stream(up, req, model).await,
         ProviderKind::Anthropic => anthropic::stream(up, req, model).await,
         ProviderKind::Ollama => ollama::stream(up, req, model).await,
         ProviderKind::Gemini => gemini::stream(up, req, model).await,
-    }
+    }?;
+    // Implausible usage ends the stream as an upstream fault instead of being charged.
+    Ok(Box::pin(events.map(|ev| match ev {
+        Ok(StreamEvent::Usage(u)) => check_usage(&u).map(|()| StreamEvent::Usage(u)),
+        other => other,
+    })))
 }
 
 pub async fn embed(up: &Upstream<'_>, req: &EmbeddingRequest, model: &str) -> Result<EmbeddingResponse, ProviderError> {
@@ -222,7 +311,7 @@ pub(crate) async fn send(rb: reqwest::RequestBuilder) -> Result<reqwest::Respons
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map(|s| Duration::from_secs_f64(s.clamp(0.0, 3600.0)));
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = read_capped(resp, MAX_ERROR_BODY_BYTES).await.unwrap_or_default();
     Err(ProviderError::from_status(status.as_u16(), upstream_message(&body), retry_after))
 }
 

@@ -21,8 +21,8 @@ pub struct SseEvent {
 pub fn lines(
     body: impl Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Send + 'static,
 ) -> impl Stream<Item = Result<String, ProviderError>> + Send + 'static {
-    let state = (Box::pin(body), BytesMut::new(), false);
-    futures::stream::unfold(state, |(mut body, mut buf, mut done)| async move {
+    let state = (Box::pin(body), BytesMut::new(), false, 0usize);
+    futures::stream::unfold(state, |(mut body, mut buf, mut done, mut total)| async move {
         loop {
             if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
                 let mut line = buf.split_to(pos + 1);
@@ -31,7 +31,7 @@ pub fn lines(
                     line.truncate(pos - 1);
                 }
                 let text = String::from_utf8_lossy(&line).into_owned();
-                return Some((Ok(text), (body, buf, done)));
+                return Some((Ok(text), (body, buf, done, total)));
             }
             if done {
                 if buf.is_empty() {
@@ -39,16 +39,29 @@ pub fn lines(
                 }
                 let text = String::from_utf8_lossy(&buf).trim_end_matches('\r').to_string();
                 buf.advance(buf.len());
-                return Some((Ok(text), (body, buf, done)));
+                return Some((Ok(text), (body, buf, done, total)));
             }
             match body.next().await {
-                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                Some(Ok(chunk)) => {
+                    // A stream is bounded like a body: past the cap it ends as undecodable.
+                    total = total.saturating_add(chunk.len());
+                    if total > super::MAX_RESPONSE_BYTES {
+                        done = true;
+                        buf.clear();
+                        let err = ProviderError::new(
+                            ErrorKind::Decode,
+                            format!("the upstream stream exceeds {} MiB", super::MAX_RESPONSE_BYTES >> 20),
+                        );
+                        return Some((Err(err), (body, buf, done, total)));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
                 Some(Err(e)) => {
                     done = true;
                     buf.clear();
                     let err =
                         ProviderError::new(ErrorKind::StreamCut, format!("upstream stream broke: {}", e.without_url()));
-                    return Some((Err(err), (body, buf, done)));
+                    return Some((Err(err), (body, buf, done, total)));
                 }
                 None => done = true,
             }

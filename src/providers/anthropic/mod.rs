@@ -47,14 +47,14 @@ fn with_headers(up: &Upstream<'_>, rb: reqwest::RequestBuilder) -> reqwest::Requ
 pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
     let body = build_request(req, model, false)?;
     let resp = send(with_headers(up, up.client.post(up.url("/v1/messages"))).json(&body)).await?;
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+    let bytes = super::read_body(resp).await?;
     let parsed: MessagesResponse = decode(&bytes)?;
     Ok(to_canonical(parsed, model))
 }
 
 pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<EventStream, ProviderError> {
     let body = build_request(req, model, true)?;
-    let resp = send(with_headers(up, up.client.post(up.url("/v1/messages"))).json(&body)).await?;
+    let resp = super::expect_sse(send(with_headers(up, up.client.post(up.url("/v1/messages"))).json(&body)).await?).await?;
     Ok(stream::decode(resp.bytes_stream()))
 }
 
@@ -69,7 +69,7 @@ pub async fn models(up: &Upstream<'_>) -> Result<Vec<RemoteModel>, ProviderError
             url.query_pairs_mut().append_pair("after_id", a);
         }
         let resp = send(with_headers(up, up.client.get(url))).await?;
-        let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+        let bytes = super::read_body(resp).await?;
         let page: ModelList = decode(&bytes)?;
         out.extend(page.data.into_iter().map(|m| RemoteModel { id: m.id, owned_by: Some("anthropic".to_string()) }));
         match page.last_id {

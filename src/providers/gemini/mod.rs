@@ -70,14 +70,14 @@ pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<C
     let body = build_request(req)?;
     let url = up.url(&format!("/v1beta/{}:generateContent", model_path(model)));
     let resp = send_gemini(with_key(up, up.client.post(url)).json(&body)).await?;
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+    let bytes = super::read_body(resp).await?;
     to_canonical(decode(&bytes)?, model)
 }
 
 pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<EventStream, ProviderError> {
     let body = build_request(req)?;
     let url = up.url(&format!("/v1beta/{}:streamGenerateContent?alt=sse", model_path(model)));
-    let resp = send_gemini(with_key(up, up.client.post(url)).json(&body)).await?;
+    let resp = super::expect_sse(send_gemini(with_key(up, up.client.post(url)).json(&body)).await?).await?;
     Ok(stream::decode(resp.bytes_stream()))
 }
 
@@ -96,7 +96,7 @@ pub async fn embed(up: &Upstream<'_>, req: &EmbeddingRequest, model: &str) -> Re
     };
     let url = up.url(&format!("/v1beta/{path}:batchEmbedContents"));
     let resp = send_gemini(with_key(up, up.client.post(url)).json(&body)).await?;
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+    let bytes = super::read_body(resp).await?;
     let parsed: BatchEmbedResponse = decode(&bytes)?;
     if parsed.embeddings.len() != req.inputs.len() {
         let msg = format!("Gemini returned {} embeddings for {} inputs", parsed.embeddings.len(), req.inputs.len());
@@ -121,7 +121,7 @@ pub async fn models(up: &Upstream<'_>) -> Result<Vec<RemoteModel>, ProviderError
             url.query_pairs_mut().append_pair("pageToken", t);
         }
         let resp = send_gemini(with_key(up, up.client.get(url))).await?;
-        let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+        let bytes = super::read_body(resp).await?;
         let page: ModelList = decode(&bytes)?;
         out.extend(page.models.into_iter().map(|m| RemoteModel {
             id: m.name.strip_prefix("models/").map(str::to_string).unwrap_or(m.name),

@@ -44,7 +44,7 @@ fn with_auth(up: &Upstream<'_>, rb: reqwest::RequestBuilder) -> reqwest::Request
 pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
     let body = build_request(req, model, false)?;
     let resp = send(with_auth(up, up.client.post(up.url("/api/chat"))).json(&body)).await?;
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+    let bytes = super::read_body(resp).await?;
     to_canonical(decode(&bytes)?, req, model)
 }
 
@@ -57,7 +57,7 @@ pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result
 pub async fn embed(up: &Upstream<'_>, req: &EmbeddingRequest, model: &str) -> Result<EmbeddingResponse, ProviderError> {
     let body = EmbedBody { model: model.to_string(), input: req.inputs.clone(), dimensions: req.dimensions };
     let resp = send(with_auth(up, up.client.post(up.url("/api/embed"))).json(&body)).await?;
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+    let bytes = super::read_body(resp).await?;
     let parsed: EmbedResponse = decode(&bytes)?;
     if parsed.embeddings.len() != req.inputs.len() {
         let msg = format!("Ollama returned {} embeddings for {} inputs", parsed.embeddings.len(), req.inputs.len());
@@ -79,7 +79,7 @@ pub async fn embed(up: &Upstream<'_>, req: &EmbeddingRequest, model: &str) -> Re
 
 pub async fn models(up: &Upstream<'_>) -> Result<Vec<RemoteModel>, ProviderError> {
     let resp = send(with_auth(up, up.client.get(up.url("/api/tags")))).await?;
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+    let bytes = super::read_body(resp).await?;
     let list: TagList = decode(&bytes)?;
     Ok(list.models.into_iter().map(|m| RemoteModel { id: m.name, owned_by: None }).collect())
 }

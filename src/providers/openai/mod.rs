@@ -37,14 +37,14 @@ fn request(up: &Upstream<'_>, model: &str, path: &str) -> reqwest::RequestBuilde
 pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
     let body = ChatCompletionRequest::from_canonical(req, model, false, &Default::default());
     let resp = send(request(up, model, "/chat/completions").json(&body)).await?;
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+    let bytes = super::read_body(resp).await?;
     let parsed: ChatCompletion = decode(&bytes)?;
     Ok(parsed.to_canonical())
 }
 
 pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<EventStream, ProviderError> {
     let body = ChatCompletionRequest::from_canonical(req, model, true, &Default::default());
-    let resp = send(request(up, model, "/chat/completions").json(&body)).await?;
+    let resp = super::expect_sse(send(request(up, model, "/chat/completions").json(&body)).await?).await?;
     let mut started = false;
     // `[DONE]` ends the answer: stop there rather than wait for the upstream to close the body.
     let events = sse::events(resp.bytes_stream())
@@ -126,7 +126,7 @@ pub async fn embed(up: &Upstream<'_>, req: &EmbeddingRequest, model: &str) -> Re
         body["user"] = u.clone().into();
     }
     let resp = send(request(up, model, "/embeddings").json(&body)).await?;
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+    let bytes = super::read_body(resp).await?;
     let mut parsed: EmbeddingsResponse = decode(&bytes)?;
     parsed.data.sort_by_key(|d| d.index);
     Ok(EmbeddingResponse {
@@ -152,7 +152,7 @@ pub async fn models(up: &Upstream<'_>) -> Result<Vec<RemoteModel>, ProviderError
         rb = rb.bearer_auth(key);
     }
     let resp = send(rb).await?;
-    let bytes = resp.bytes().await.map_err(ProviderError::from_reqwest)?;
+    let bytes = super::read_body(resp).await?;
     let list: ModelList = decode(&bytes)?;
     Ok(list.data.into_iter().map(|m| RemoteModel { id: m.id, owned_by: Some(m.owned_by) }).collect())
 }
