@@ -125,6 +125,8 @@ pub(crate) struct Run {
     pub started: Instant,
     pub deadline: Instant,
     pub first_token: Duration,
+    /// The workspace's cap on one attempt (`timeouts.attemptMs`), if it set one.
+    pub attempt_cap: Option<Duration>,
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -306,6 +308,7 @@ pub async fn chat(
         started,
         deadline: started + total,
         first_token: Duration::from_millis(runtime.timeouts.first_token_ms),
+        attempt_cap: runtime.timeouts.attempt_ms.map(Duration::from_millis),
         max_attempts: runtime.retries.max_attempts.max(1),
         backoff_base: Duration::from_millis(runtime.retries.backoff_base_ms),
         backoff_max: Duration::from_millis(runtime.retries.backoff_max_ms),
@@ -392,6 +395,22 @@ pub(crate) fn api_key(app: &AppState, t: &Target) -> Option<secrecy::SecretStrin
 impl Run {
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// When the provider at `index` of the chain must have answered: its tries together get an
+    /// equal share of the time left among it and the providers after it (the last one gets all
+    /// of it), so a provider that hangs or crawls cannot use up the deadline before the fallback
+    /// is tried.
+    pub fn provider_deadline(&self, index: usize) -> Instant {
+        let left = self.chain.len().saturating_sub(index).max(1) as u32;
+        Instant::now() + self.remaining() / left
+    }
+
+    /// The time one attempt may take: what is left of its provider's share, capped by the
+    /// workspace's `timeouts.attemptMs`.
+    pub fn attempt_timeout(&self, provider_deadline: Instant) -> Duration {
+        let share = provider_deadline.min(self.deadline).saturating_duration_since(Instant::now());
+        self.attempt_cap.map_or(share, |cap| share.min(cap))
     }
 
     pub fn backoff(&self, retry: u32) -> Duration {
@@ -503,18 +522,30 @@ pub(crate) fn retry_same(e: &ProviderError) -> bool {
 
 async fn complete(run: &mut Run) -> Result<ChatResponse, ApiError> {
     let chain = run.chain.clone();
-    for t in &chain {
+    for (index, t) in chain.iter().enumerate() {
+        let share = run.provider_deadline(index);
         for retry in 0..run.max_attempts {
             if run.remaining().is_zero() {
                 return Err(run.exhausted());
+            }
+            let timeout = run.attempt_timeout(share);
+            if timeout.is_zero() {
+                break;
             }
             if !run.app.health.admit(&t.provider.id) {
                 break;
             }
             let key = api_key(&run.app, t);
-            let Some(up) = upstream(&run.app, t, key.as_ref().map(SecretBox::expose), run.remaining()) else { break };
+            let Some(up) = upstream(&run.app, t, key.as_ref().map(SecretBox::expose), timeout) else { break };
             let t0 = Instant::now();
-            let result = providers::chat(&up, &run.req, &t.model).await;
+            // reqwest's timeout covers the body too; this one also bounds what comes after it.
+            let result = match tokio::time::timeout(timeout, providers::chat(&up, &run.req, &t.model)).await {
+                Ok(r) => r,
+                Err(_) => Err(ProviderError::new(
+                    ErrorKind::Timeout,
+                    format!("no answer within the attempt's {} ms", timeout.as_millis()),
+                )),
+            };
             let latency = t0.elapsed();
             match result {
                 Ok(mut resp) => {
@@ -539,7 +570,7 @@ async fn complete(run: &mut Run) -> Result<ChatResponse, ApiError> {
                         return Err(ApiError::UpstreamRejected(e.message));
                     }
                     if retry + 1 < run.max_attempts && retry_same(&e) {
-                        let pause = run.backoff(retry).min(run.remaining());
+                        let pause = run.backoff(retry).min(run.attempt_timeout(share));
                         tokio::time::sleep(pause).await;
                         continue;
                     }

@@ -34,18 +34,24 @@ pub(crate) struct Live {
 /// Tries the chain until one upstream starts answering within the first-token timeout.
 pub(super) async fn start(run: &mut Run) -> Result<(), ApiError> {
     let chain = run.chain.clone();
-    for t in &chain {
+    for (index, t) in chain.iter().enumerate() {
+        let share = run.provider_deadline(index);
         for retry in 0..run.max_attempts {
             if run.remaining().is_zero() {
                 return Err(run.exhausted());
+            }
+            // The first event must come within the first-token timeout and the provider's share.
+            let wait = run.first_token.min(run.attempt_timeout(share));
+            if wait.is_zero() {
+                break;
             }
             if !run.app.health.admit(&t.provider.id) {
                 break;
             }
             let key = api_key(&run.app, t);
+            // The body itself may run to the request's deadline (a long answer is not a hang).
             let Some(up) = upstream(&run.app, t, key.as_ref().map(SecretBox::expose), run.remaining()) else { break };
             let t0 = Instant::now();
-            let wait = run.first_token.min(run.remaining());
             let attempt = async {
                 let mut events = providers::stream(&up, &run.req, &t.model).await?;
                 match events.next().await {
@@ -83,7 +89,7 @@ pub(super) async fn start(run: &mut Run) -> Result<(), ApiError> {
                         return Err(ApiError::UpstreamRejected(e.message));
                     }
                     if retry + 1 < run.max_attempts && retry_same(&e) {
-                        let pause = run.backoff(retry).min(run.remaining());
+                        let pause = run.backoff(retry).min(run.attempt_timeout(share));
                         tokio::time::sleep(pause).await;
                         continue;
                     }

@@ -741,6 +741,7 @@ fn change_runtime_applies_every_timeout_and_retry_field() {
                 connect_ms: Some(2_000),
                 first_token_ms: Some(10_000),
                 total_ms: Some(60_000),
+                attempt_ms: None,
             }),
             retries: Some(RetriesPatch {
                 max_attempts: Some(10),
@@ -923,6 +924,7 @@ fn change_runtime_that_changes_nothing_emits_no_event() {
                 connect_ms: Some(5_000),
                 first_token_ms: Some(30_000),
                 total_ms: Some(120_000),
+                attempt_ms: None,
             }),
             retries: Some(RetriesPatch {
                 max_attempts: Some(2),

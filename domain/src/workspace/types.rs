@@ -133,6 +133,12 @@ pub struct Timeouts {
     pub connect_ms: u64,
     pub first_token_ms: u64,
     pub total_ms: u64,
+    /// A cap on one attempt (one call to one provider). Unset: each provider of the chain gets
+    /// an equal share of the time left, so a hanging provider cannot use up the whole deadline
+    /// before the fallback is tried. Absent from events recorded before the field existed, and
+    /// omitted when unset, so those payloads keep their shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +167,7 @@ pub struct RuntimeProfile {
 impl Default for RuntimeProfile {
     fn default() -> Self {
         RuntimeProfile {
-            timeouts: Timeouts { connect_ms: 5_000, first_token_ms: 30_000, total_ms: 120_000 },
+            timeouts: Timeouts { connect_ms: 5_000, first_token_ms: 30_000, total_ms: 120_000, attempt_ms: None },
             retries: Retries { max_attempts: 2, backoff_base_ms: 100, backoff_max_ms: 2_000 },
             fallback: FallbackMode::Relaxed,
             content_capture: ContentCapture::Metadata,
@@ -177,6 +183,7 @@ impl RuntimeProfile {
             ("timeouts.connectMs", t.connect_ms),
             ("timeouts.firstTokenMs", t.first_token_ms),
             ("timeouts.totalMs", t.total_ms),
+            ("timeouts.attemptMs", t.attempt_ms.unwrap_or(1)),
         ] {
             if !(1..=3_600_000).contains(&v) {
                 return Err(format!("{name} must be between 1 and 3600000"));
@@ -226,6 +233,9 @@ pub struct TimeoutsPatch {
     pub connect_ms: Option<u64>,
     pub first_token_ms: Option<u64>,
     pub total_ms: Option<u64>,
+    /// `null` clears it (back to an equal share of the time left per provider).
+    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub attempt_ms: Option<Option<u64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -255,6 +265,9 @@ impl RuntimePatch {
             out.timeouts.connect_ms = t.connect_ms.unwrap_or(out.timeouts.connect_ms);
             out.timeouts.first_token_ms = t.first_token_ms.unwrap_or(out.timeouts.first_token_ms);
             out.timeouts.total_ms = t.total_ms.unwrap_or(out.timeouts.total_ms);
+            if let Some(a) = t.attempt_ms {
+                out.timeouts.attempt_ms = a;
+            }
         }
         if let Some(r) = &self.retries {
             out.retries.max_attempts = r.max_attempts.unwrap_or(out.retries.max_attempts);
