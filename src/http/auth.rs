@@ -12,12 +12,16 @@ use crate::ratelimit::Decision;
 use crate::state::{Principal, WorkspaceView};
 use layerr_domain::workspace::DEFAULT_WORKSPACE;
 
+/// The rate-limit headers. `limit` and `remaining` count the same thing, the burst allowance (what
+/// may be sent at once), and `reset` is when it is whole again, so a client can compute its wait
+/// from the pair; the sustained rate is `x-ratelimit-limit-per-minute`.
 pub fn rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
     let reset = d.reset.as_secs_f64().ceil() as u64;
     for (name, value) in [
-        ("x-ratelimit-limit", d.limit.to_string()),
+        ("x-ratelimit-limit", d.burst.to_string()),
         ("x-ratelimit-remaining", d.remaining.to_string()),
         ("x-ratelimit-reset", reset.to_string()),
+        ("x-ratelimit-limit-per-minute", d.limit.to_string()),
     ] {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(name, v);

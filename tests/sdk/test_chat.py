@@ -303,7 +303,8 @@ def test_success_carries_rate_limit_headers(client: openai.OpenAI) -> None:
         model=CHAT_MODEL["openai"], messages=[{"role": "user", "content": PROMPT}]
     )
     raw.parse()
-    assert raw.headers["x-ratelimit-limit"] == "2000"  # enterprise tier
+    assert raw.headers["x-ratelimit-limit"] == "200"  # enterprise tier: the burst
+    assert raw.headers["x-ratelimit-limit-per-minute"] == "2000"
     assert int(raw.headers["x-ratelimit-remaining"]) >= 0
     assert raw.headers["x-request-id"]
     assert raw.headers["x-layerr-trace-id"]

@@ -152,7 +152,8 @@ def test_rate_limited(gateway: Gateway) -> None:
     assert body["details"]["limit"] == 60
     assert body["details"]["burst"] == 10
     assert int(error.response.headers["retry-after"]) >= 1
-    assert error.response.headers["x-ratelimit-limit"] == "60"
+    assert error.response.headers["x-ratelimit-limit"] == "10"  # free tier: the burst
+    assert error.response.headers["x-ratelimit-limit-per-minute"] == "60"
     assert error.response.headers["x-ratelimit-remaining"] == "0"
     # Chat completions are throttled just the same.
     with pytest.raises(openai.RateLimitError):
