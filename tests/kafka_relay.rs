@@ -107,6 +107,12 @@ impl Tansu {
         text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
+    /// SIGSTOP / SIGCONT: a frozen broker keeps its connections open and answers nothing.
+    fn signal(&self, sig: libc::c_int) {
+        let pid = self.child.as_ref().expect("running").id() as libc::pid_t;
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "signal {sig} to tansu");
+    }
+
     /// SIGKILL: the broker gets no chance to say goodbye (memory storage: everything is gone).
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -521,6 +527,39 @@ async fn a_broker_outage_pauses_the_relay_and_loses_nothing() {
 
     let h = wait_health(&gw, "the recovery", |h| h["kafka"]["connected"] == true && h["kafka"]["lag"] == 0).await;
     assert!(h["kafka"]["lastError"].is_null(), "{h}");
+    assert_eq!(h["status"], "healthy", "{h}");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_broker_makes_the_node_degraded_and_loses_nothing() {
+    // Regression (issue 9): with the broker frozen the relay reported healthy until its lag
+    // passed 10,000, as nothing failed before the message timeout.
+    let broker = Tansu::start();
+    let backing = common::backing(Kind::Sqlite).await;
+    let mut config = kafka_config(&backing, Some(&broker.brokers()));
+    // Longer than the test: only the stall detection can notice the frozen broker.
+    config.kafka.message_timeout_ms = 60_000;
+    let gw = Gateway::start_with(backing, config).await;
+    let mock = layerr_mock::spawn().await;
+    provider(&gw, &mock.base_url()).await;
+    load(&gw, "before", 1, 5).await;
+    wait_health(&gw, "the relay caught up", |h| h["kafka"]["lag"] == 0 && h["kafka"]["connected"] == true).await;
+
+    broker.signal(libc::SIGSTOP);
+    load(&gw, "frozen", 1, 5).await;
+    let h = wait_health(&gw, "the frozen broker", |h| h["kafka"]["connected"] == false).await;
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert!(h["kafka"]["lag"].as_i64().unwrap() < 10_000, "degraded long before the lag threshold: {h}");
+    assert!(h["kafka"]["lastError"].as_str().is_some_and(|e| e.contains("not answering")), "{h}");
+
+    broker.signal(libc::SIGCONT);
+    let mut reader = TopicReader::open(&broker.brokers()).await;
+    let rows = read_all_stored(&gw, &mut reader, &BTreeSet::new()).await;
+    let unique = dedupe(&reader.received);
+    let got: BTreeSet<i64> = unique.iter().map(Received::position).collect();
+    assert_eq!(got, rows.keys().copied().collect::<BTreeSet<_>>(), "no gap after the broker thawed");
+    let h = wait_health(&gw, "the recovery", |h| h["kafka"]["connected"] == true && h["kafka"]["lag"] == 0).await;
     assert_eq!(h["status"], "healthy", "{h}");
     gw.stop().await;
 }

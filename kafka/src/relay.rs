@@ -36,6 +36,8 @@ const BACKOFF_START: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// After a wake-up, wait this long so one batch covers many commits.
 const COALESCE: Duration = Duration::from_millis(20);
+/// A batch waiting this long for its delivery reports marks the broker unreachable.
+const STALL_AFTER: Duration = Duration::from_secs(5);
 /// On shutdown, how long an in-flight batch may still take to be confirmed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -239,15 +241,30 @@ impl Relay {
         let outcome = {
             let publish = publish(&p, &self.config.topic, &batch);
             tokio::pin!(publish);
-            tokio::select! {
-                o = &mut publish => o,
-                _ = stop.as_mut() => {
-                    stopping = true;
-                    match tokio::time::timeout(SHUTDOWN_GRACE, &mut publish).await {
-                        Ok(o) => o,
-                        Err(_) => {
-                            tracing::warn!("kafka relay stopped with a batch unconfirmed; it is published again on the next start");
-                            return Step::Stopped;
+            // A frozen broker accepts the connection and never confirms: nothing fails until the
+            // message timeout. A batch unconfirmed for STALL_AFTER already marks the link down,
+            // so health says degraded while it waits.
+            let stall = tokio::time::sleep(STALL_AFTER);
+            tokio::pin!(stall);
+            let mut stalled = false;
+            loop {
+                tokio::select! {
+                    o = &mut publish => break o,
+                    _ = &mut stall, if !stalled => {
+                        stalled = true;
+                        note_down(
+                            &self.status,
+                            format!("no delivery confirmed for {} s: the broker is not answering", STALL_AFTER.as_secs()),
+                        );
+                    }
+                    _ = stop.as_mut() => {
+                        stopping = true;
+                        match tokio::time::timeout(SHUTDOWN_GRACE, &mut publish).await {
+                            Ok(o) => break o,
+                            Err(_) => {
+                                tracing::warn!("kafka relay stopped with a batch unconfirmed; it is published again on the next start");
+                                return Step::Stopped;
+                            }
                         }
                     }
                 }
