@@ -339,5 +339,9 @@ else
     record "python sdk tests" "none" 0
 fi
 
+# The fault suite's short run (docs/RELIABILITY.md): builds the `faults` profile, adds its own
+# packages to the venv above, and fails when a goal is missed.
+run_check "fault suite (short)" bash scripts/faults.sh --short
+
 [[ $FAILED -eq 0 ]] || exit 1
 exit 0

@@ -288,6 +288,55 @@ def _enc(s: str) -> str:
     return quote(s, safe="")
 
 
+def directed(mock_base: str) -> list[tuple[str, str, Any, str]]:
+    """The probe's own findings (issue 9, item 5 and 10), sent as they were: (method, path, body, key)
+    with key "admin" or "ws". Each must answer without 500/503 and in the envelope when an error."""
+    w = {"quality": 1.0, "speed": 0.0, "cost": 0.0}
+    nul = "a\u0000b"
+    return [
+        ("POST", "/api/workspaces", {"slug": "nul-a", "name": nul}, "admin"),
+        ("POST", "/api/workspaces", {"slug": "nul-b", "description": nul}, "admin"),
+        ("POST", "/api/workspaces", {"slug": "nul\u0000c"}, "admin"),
+        ("PATCH", "/api/workspaces/fuzz", {"name": nul}, "ws"),
+        ("PATCH", "/api/workspaces/fuzz", {"description": nul}, "ws"),
+        ("POST", "/api/workspaces/fuzz/keys", {"name": nul}, "admin"),
+        ("POST", "/api/providers", {"id": "nul-p", "name": nul, "type": "openai", "baseUrl": f"{mock_base}/v1",
+                                    "models": ["gpt-4o-mini"], "apiKey": "sk-x"}, "admin"),
+        ("POST", "/api/providers", {"id": "nul-q", "name": "q", "type": "openai", "baseUrl": f"{mock_base}/v1",
+                                    "models": [nul], "apiKey": "sk-x"}, "admin"),
+        ("PATCH", "/api/providers/mock", {"name": nul}, "admin"),
+        ("POST", "/api/providers/mock/test", {"model": nul}, "admin"),
+        ("POST", "/api/strategies", {"id": "nul-s", "name": nul, "weights": w}, "admin"),
+        ("POST", "/api/strategies", {"id": "nul-t", "description": nul, "weights": w}, "ws"),
+        ("POST", "/api/chat", {"messages": [{"role": "user", "content": f"hello {nul}"}]}, "admin"),
+        ("POST", "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": nul}],
+                                          "user": nul}, "ws"),
+        ("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": nul}, "ws"),
+        ("GET", "/api/workspaces/%00", None, "admin"),
+        ("GET", "/api/workspaces/a%00b/keys", None, "admin"),
+        ("GET", "/api/traces/%00", None, "admin"),
+        ("GET", "/api/traces/%00/explain", None, "ws"),
+        ("GET", "/api/traces/x/compare/%00", None, "admin"),
+        ("GET", "/api/traces?workspace=%00", None, "admin"),
+        ("GET", "/api/traces?provider=%00&model=%00&cursor=%00", None, "ws"),
+        ("GET", "/api/traces/recent?window=%00", None, "admin"),
+        ("GET", "/api/traces/analytics?groupBy=%00", None, "admin"),
+        ("GET", "/api/providers/%00", None, "admin"),
+        ("GET", "/api/providers/%00/health", None, "ws"),
+        ("GET", "/api/strategies/%00", None, "admin"),
+        ("GET", "/api/conversations/%00", None, "admin"),
+        ("GET", "/api/conversations?cursor=%00", None, "ws"),
+        ("GET", "/api/admin/audit?actor=%00&action=%00&workspace=%00", None, "admin"),
+        ("GET", "/api/admin/audit?cursor=%00", None, "admin"),
+        ("GET", "/api/economics/budget?workspace=%00", None, "admin"),
+        ("GET", "/api/economics/summary?workspace=%00", None, "admin"),
+        ("GET", "/api/economics/simulate/%00", None, "admin"),
+        ("GET", "/v1/models/%00", None, "ws"),
+        ("DELETE", "/api/conversations/%00", None, "ws"),
+        ("DELETE", "/api/workspaces/fuzz/keys/%00", None, "admin"),
+    ]
+
+
 @dataclass
 class Hit:
     method: str
@@ -327,6 +376,48 @@ async def fuzz_store(ctx: Ctx, mock: Mock, store: str, n: int, seed: int) -> dic
                "strategy": ["fz-base", "balanced"], "conversation": [conv] if conv else [], "model": ["gpt-4o-mini"],
                "key": [k for k in key_ids if k], "sim": []}
         await gw.wait_projection(s, "traces", timeout=30)
+        # The probe's findings first, then the random requests.
+        directed_bad: list[str] = []
+        for method, path, body, who in directed(mock.base):
+            key = gw.admin_key if who == "admin" else ws_key
+            headers = {"authorization": f"Bearer {key}"}
+            raw = json.dumps(body).encode() if body is not None else None
+            if raw is not None:
+                headers["content-type"] = "application/json"
+            try:
+                async with s.request(method, URL(gw.base + path, encoded=True), data=raw, headers=headers,
+                                     timeout=aiohttp.ClientTimeout(total=60)) as r:
+                    resp = await r.read()
+                    status = r.status
+            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                status, resp = -1, type(e).__name__.encode()
+            try:
+                data = json.loads(resp)
+            except ValueError:
+                data = None
+            why = None
+            if status in (-1, 500, 503):
+                why = f"{status}"
+            elif status >= 400 and not is_envelope(data):
+                why = f"{status} without the envelope"
+            elif path == "/api/chat" and status == 200:
+                # A conversation answered 200 must be stored.
+                cid = (data or {}).get("data", {}).get("conversationId") if isinstance(data, dict) else None
+                st2 = -1
+                for _ in range(40):
+                    st2, _, _ = await gw.call(s, "GET", f"/api/conversations/{cid}")
+                    if st2 == 200:
+                        break
+                    await asyncio.sleep(0.1)
+                if st2 != 200:
+                    why = f"200 but GET /api/conversations/{cid} answers {st2}"
+            statuses[status] = statuses.get(status, 0) + 1
+            if why:
+                directed_bad.append(f"`{method} {path[:60]}` {json.dumps(body)[:60] if body else ''}: {why} "
+                                    f"{resp[:100].decode(errors='replace')}")
+                offenders.append(Hit(method, "(directed) " + path.split("?")[0], path, status,
+                                     json.dumps(body)[:160] if body else "", resp[:200].decode(errors="replace"),
+                                     why))
         fz = Fuzzer(gw, random.Random(seed), mock.base, ids, ws_key)
         sem = asyncio.Semaphore(8)
         t0 = time.monotonic()
@@ -377,7 +468,8 @@ async def fuzz_store(ctx: Ctx, mock: Mock, store: str, n: int, seed: int) -> dic
     await gw.stop()
     log(f"fuzz {store}: {n} requests in {wall:.0f} s; statuses {dict(sorted(statuses.items()))}; "
         f"{len(offenders)} offenders")
-    return {"store": store, "requests": n, "seed": seed, "seconds": round(wall, 1), "statuses": statuses,
+    return {"store": store, "requests": n + len(directed(mock.base)), "directed": len(directed(mock.base)),
+            "directed_bad": directed_bad, "seed": seed, "seconds": round(wall, 1), "statuses": statuses,
             "offenders": offenders, "alive": alive and st == 200, "routes": len(per_route)}
 
 
@@ -394,6 +486,9 @@ async def run(ctx: Ctx, mock: Mock) -> None:
         n503 = sum(1 for o in offs if o.status == 503)
         bare = sum(1 for o in offs if "envelope" in o.reason)
         noans = sum(1 for o in offs if o.status == -1)
+        rep.goal("fuzz", f"{store}: the probe's {r['directed']} directed cases (NUL, %00) answered cleanly",
+                 not r["directed_bad"], f"{len(r['directed_bad'])} failed" + (": " + "; ".join(r["directed_bad"][:5])
+                                                                           if r["directed_bad"] else ""))
         rep.goal("fuzz", f"{store}: no 500", n500 == 0, f"{n500} of {r['requests']} requests answered 500")
         rep.goal("fuzz", f"{store}: no 503 with the store up", n503 == 0, f"{n503} answered 503")
         rep.goal("fuzz", f"{store}: every error in the envelope", bare == 0, f"{bare} error responses without it")
@@ -401,7 +496,9 @@ async def run(ctx: Ctx, mock: Mock) -> None:
                  f"{noans} without an HTTP answer; alive after: {r['alive']}")
     rows = [[r["store"], r["requests"], r["routes"], r["seconds"],
              ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items())), len(r["offenders"])] for r in results]
-    md = (f"Seed {SEED}; concurrency 8; keys: admin 60%, workspace 25%, bad 10%, none 5%.\n\n"
+    md = (f"Each run: the probe's directed cases (NUL characters in names and descriptions, `%00` in ids and "
+          f"parameters), then random requests. Seed {SEED}; concurrency 8; keys: admin 60%, workspace 25%, "
+          "bad 10%, none 5%.\n\n"
           + table(["store", "requests", "routes hit", "seconds", "statuses", "offenders"], rows))
     for r in results:
         if not r["offenders"]:

@@ -133,7 +133,6 @@ async def run(ctx: Ctx, mock: Mock) -> None:
         load2 = asyncio.create_task(run_load(s, gw, rate=RATE, duration=30, stop=stop2, results=results2,
                                              start_index=500_000, timeout=40, max_inflight=2048))
         await asyncio.sleep(3.0)
-        t_term = time.monotonic()
         gw.signal(signal.SIGTERM)
         exit_s = await gw.wait_exit(60)
         stop2.set()

@@ -105,15 +105,23 @@ async def request(s: aiohttp.ClientSession, gw: Gateway, mode: Mode, i: int) -> 
             o = Outcome(r.status, r.headers.get("x-layerr-provider"), 0.0, trace_id=r.headers.get("x-layerr-trace-id"))
             n = 0
             chunks = []
+            tail = b""
             try:
                 async for chunk in r.content.iter_chunked(1 << 16):
                     n += len(chunk)
                     if n <= 1 << 20:
                         chunks.append(chunk)
+                    else:
+                        # Past the first MiB only the last 64 KiB are kept (how the body ended).
+                        tail = (tail + chunk)[-(1 << 16):]
             except aiohttp.ClientError as e:
                 o.error = f"body: {type(e).__name__}"
             o.bytes = n
-            text = b"".join(chunks).decode(errors="replace")
+            head = b"".join(chunks)
+            if tail:
+                # Drop the partial first line of the tail.
+                tail = tail[tail.find(b"\n") + 1:]
+            text = (head + (b"\n\n" + tail if tail else b"")).decode(errors="replace")
             if mode.stream and r.status == 200 and "text/event-stream" in r.headers.get("content-type", ""):
                 o.content, o.done, o.error_event = parse_sse(text)
             elif r.status >= 400:
@@ -156,9 +164,12 @@ def judge(mode: Mode, outs: list[Outcome], rss_growth: int) -> tuple[bool, str]:
                               f"{len(silent)} ended as a success from the faulty provider")
     if mode.expect == "bounded":
         relayed = max((o.bytes for o in outs), default=0)
-        ok = relayed < HUGE and rss_growth < 64 << 20 and all(o.status >= 0 for o in outs)
+        # A stream cut for its size must say so (an error event), not end as a success.
+        silent = [o for o in outs if o.status == 200 and o.provider != f"b-{mode.name}" and not o.error_event]
+        ok = relayed < HUGE and rss_growth < 64 << 20 and all(o.status >= 0 for o in outs) and not silent
         return ok, (f"largest body relayed {relayed / 1e6:.1f} MB (goal < {HUGE / 1e6:.0f} MB), "
-                    f"gateway RSS +{rss_growth / 2**20:.0f} MiB (goal < 64), {served_b} of {n} served by the fallback")
+                    f"gateway RSS +{rss_growth / 2**20:.0f} MiB (goal < 64), {served_b} of {n} served by the fallback, "
+                    f"{len(silent)} cut without an error event")
     return True, ""
 
 
