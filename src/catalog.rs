@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-use serde::{Deserialize, Deserializer, Serialize};
 use layerr_domain::money::MAX_PRICE_PER_MTOK;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The catalog shipped with the binary.
 pub const BUILTIN_TOML: &str = include_str!("../data/catalog.toml");

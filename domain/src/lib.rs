@@ -3,8 +3,8 @@
 
 pub mod conversation;
 pub mod installation;
-pub mod money;
 pub mod keys;
+pub mod money;
 pub mod provider;
 pub mod simulation;
 pub mod strategy;

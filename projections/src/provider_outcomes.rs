@@ -94,10 +94,7 @@ pub async fn since(db: &Db, since_day: &str) -> Result<Vec<Outcome>, DbError> {
         sum("ttft_sum_ms"),
         sum("ttft_count")
     );
-    let rows = sqlx::query(&sql)
-    .bind(since_day)
-    .fetch_all(&db.any)
-    .await?;
+    let rows = sqlx::query(&sql).bind(since_day).fetch_all(&db.any).await?;
     rows.iter()
         .map(|r| {
             let attempts: i64 = r.try_get("attempts")?;

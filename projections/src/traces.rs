@@ -466,10 +466,7 @@ impl Db {
             "SELECT workspace, {} AS spent FROM traces WHERE started_at_ms >= $1 GROUP BY workspace",
             crate::sql::sat_sum(self.backend(), "cost_micros")
         );
-        let rows = sqlx::query(&sql)
-        .bind(from_ms)
-        .fetch_all(&self.any)
-        .await?;
+        let rows = sqlx::query(&sql).bind(from_ms).fetch_all(&self.any).await?;
         rows.iter().map(|r| Ok((r.try_get("workspace")?, r.try_get("spent")?))).collect()
     }
 

@@ -1,6 +1,8 @@
 //! The chat service behind `/v1/chat/completions` (and later `/api/chat`): classify, route,
 //! execute down the fallback chain with retries and timeouts, answer, and record the trace.
 
+mod attempts;
+pub mod embed;
 pub mod facts;
 pub mod record;
 pub mod replay;
@@ -18,7 +20,6 @@ use crate::http::AppState;
 use crate::llm::{ChatRequest, ChatResponse, Usage};
 use crate::providers::{self, ErrorKind, ProviderError, ProviderKind, Upstream};
 use crate::routing::{self, intent, strategy, RouteInput, Target};
-use crate::secrets::SecretBox;
 use crate::state::WorkspaceView;
 use layerr_domain::workspace::types::FallbackMode;
 use record::Recorder;
@@ -453,9 +454,9 @@ impl Run {
         });
         match err {
             None => self.app.health.record_success(&t.provider.id, latency, ttft),
-            // The client's own mistake (or departure) says nothing about the provider's health.
-            Some(e) if matches!(e.kind, ErrorKind::BadRequest | ErrorKind::Cancelled) => {}
-            Some(_) => self.app.health.record_failure(&t.provider.id),
+            Some(e) if attempts::counts_against_health(e.kind) => self.app.health.record_failure(&t.provider.id),
+            // A rate limit, the client's own mistake or its departure says nothing about health.
+            Some(_) => {}
         }
         if let Some(e) = err {
             self.failures.push((t.provider.id.clone(), t.model.clone(), e.clone()));
@@ -486,6 +487,18 @@ impl Run {
         if let Some((_, _, e)) = self.failures.iter().find(|(_, _, e)| e.kind == ErrorKind::BadRequest) {
             return ApiError::UpstreamRejected(e.message.clone());
         }
+        // Every target said it is busy: the client is told to come back, when the soonest will
+        // take it, instead of a 502.
+        if !self.failures.is_empty() && self.failures.iter().all(|(_, _, e)| e.kind == ErrorKind::RateLimited) {
+            let retry_after = self.failures.iter().filter_map(|(_, _, e)| e.retry_after).min();
+            return ApiError::UpstreamRateLimited {
+                message: format!(
+                    "Every provider in the fallback chain is rate limited ({} attempt(s)); retry later",
+                    self.failures.len()
+                ),
+                retry_after,
+            };
+        }
         let timed_out = self.remaining().is_zero()
             || (!self.failures.is_empty() && self.failures.iter().all(|(_, _, e)| e.kind == ErrorKind::Timeout));
         if timed_out {
@@ -514,72 +527,26 @@ impl Run {
     }
 }
 
-/// Whether another try on the same provider is worth it (a rate limit or bad credentials move
-/// straight on to the next provider).
-pub(crate) fn retry_same(e: &ProviderError) -> bool {
-    matches!(e.kind, ErrorKind::Server | ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Decode)
-}
-
 async fn complete(run: &mut Run) -> Result<ChatResponse, ApiError> {
-    let chain = run.chain.clone();
-    for (index, t) in chain.iter().enumerate() {
-        let share = run.provider_deadline(index);
-        for retry in 0..run.max_attempts {
-            if run.remaining().is_zero() {
-                return Err(run.exhausted());
-            }
-            let timeout = run.attempt_timeout(share);
-            if timeout.is_zero() {
-                break;
-            }
-            if !run.app.health.admit(&t.provider.id) {
-                break;
-            }
-            let key = api_key(&run.app, t);
-            let Some(up) = upstream(&run.app, t, key.as_ref().map(SecretBox::expose), timeout) else { break };
-            let t0 = Instant::now();
-            // reqwest's timeout covers the body too; this one also bounds what comes after it.
-            let result = match tokio::time::timeout(timeout, providers::chat(&up, &run.req, &t.model)).await {
-                Ok(r) => r,
-                Err(_) => Err(ProviderError::new(
-                    ErrorKind::Timeout,
-                    format!("no answer within the attempt's {} ms", timeout.as_millis()),
-                )),
-            };
-            let latency = t0.elapsed();
-            match result {
-                Ok(mut resp) => {
-                    run.record_attempt(t, latency, None, None);
-                    let usage = resp.usage.unwrap_or_else(|| estimate_usage(&run.req, &resp));
-                    resp.usage = Some(usage);
-                    run.charge(t, &usage);
-                    run.explain.provider = Some(t.provider.id.clone());
-                    run.explain.model = Some(t.model.clone());
-                    resp.id = format!("chatcmpl-{}", run.explain.trace_id.replace('-', ""));
-                    if resp.model.is_empty() {
-                        resp.model = t.model.clone();
-                    }
-                    if resp.created == 0 {
-                        resp.created = chrono::Utc::now().timestamp();
-                    }
-                    return Ok(resp);
-                }
-                Err(e) => {
-                    run.record_attempt(t, latency, None, Some(&e));
-                    if e.kind == ErrorKind::BadRequest {
-                        return Err(ApiError::UpstreamRejected(e.message));
-                    }
-                    if retry + 1 < run.max_attempts && retry_same(&e) {
-                        let pause = run.backoff(retry).min(run.attempt_timeout(share));
-                        tokio::time::sleep(pause).await;
-                        continue;
-                    }
-                    break;
-                }
-            }
-        }
+    // The request stays on the run for the trace; the executor's calls borrow it from here.
+    let req = std::mem::take(&mut run.req);
+    let won = run.execute(attempts::Limit::Whole, |up, t, _| Box::pin(providers::chat(up, &req, &t.model))).await;
+    run.req = req;
+    let attempts::Won { target: t, value: mut resp, t0 } = won?;
+    run.record_attempt(&t, t0.elapsed(), None, None);
+    let usage = resp.usage.unwrap_or_else(|| estimate_usage(&run.req, &resp));
+    resp.usage = Some(usage);
+    run.charge(&t, &usage);
+    run.explain.provider = Some(t.provider.id.clone());
+    run.explain.model = Some(t.model.clone());
+    resp.id = format!("chatcmpl-{}", run.explain.trace_id.replace('-', ""));
+    if resp.model.is_empty() {
+        resp.model = t.model.clone();
     }
-    Err(run.exhausted())
+    if resp.created == 0 {
+        resp.created = chrono::Utc::now().timestamp();
+    }
+    Ok(resp)
 }
 
 fn estimate_usage(req: &ChatRequest, resp: &ChatResponse) -> Usage {

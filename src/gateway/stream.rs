@@ -13,14 +13,14 @@ use futures::{Stream, StreamExt};
 
 use layerr_domain::trace::TraceCommand;
 
+use super::attempts::{Limit, Won};
 use super::record::Recorder;
-use super::{api_key, retry_same, upstream, Run};
+use super::Run;
 use crate::api::openai::{ChatCompletionChunk, ChunkChoice, ChunkFunction, ChunkToolCall, Delta, WireUsage};
 use crate::http::error::ApiError;
 use crate::llm::{Role, StreamEvent, Usage};
 use crate::providers::{self, ErrorKind, EventStream, ProviderError};
 use crate::routing::Target;
-use crate::secrets::SecretBox;
 
 /// The live upstream, once it has produced its first event.
 pub(crate) struct Live {
@@ -33,27 +33,12 @@ pub(crate) struct Live {
 
 /// Tries the chain until one upstream starts answering within the first-token timeout.
 pub(super) async fn start(run: &mut Run) -> Result<(), ApiError> {
-    let chain = run.chain.clone();
-    for (index, t) in chain.iter().enumerate() {
-        let share = run.provider_deadline(index);
-        for retry in 0..run.max_attempts {
-            if run.remaining().is_zero() {
-                return Err(run.exhausted());
-            }
-            // The first event must come within the first-token timeout and the provider's share.
-            let wait = run.first_token.min(run.attempt_timeout(share));
-            if wait.is_zero() {
-                break;
-            }
-            if !run.app.health.admit(&t.provider.id) {
-                break;
-            }
-            let key = api_key(&run.app, t);
-            // The body itself may run to the request's deadline (a long answer is not a hang).
-            let Some(up) = upstream(&run.app, t, key.as_ref().map(SecretBox::expose), run.remaining()) else { break };
-            let t0 = Instant::now();
-            let attempt = async {
-                let mut events = providers::stream(&up, &run.req, &t.model).await?;
+    let req = std::mem::take(&mut run.req);
+    let limit = Limit::FirstEvent { first_event: run.first_token };
+    let won = run
+        .execute(limit, |up, t, _| {
+            Box::pin(async {
+                let mut events = providers::stream(up, &req, &t.model).await?;
                 match events.next().await {
                     Some(Ok(first)) => Ok((events, first)),
                     Some(Err(e)) => Err(e),
@@ -61,44 +46,18 @@ pub(super) async fn start(run: &mut Run) -> Result<(), ApiError> {
                         Err(ProviderError::new(ErrorKind::StreamCut, "the upstream closed the stream without data"))
                     }
                 }
-            };
-            let result = match tokio::time::timeout(wait, attempt).await {
-                Ok(r) => r,
-                Err(_) => Err(ProviderError::new(
-                    ErrorKind::Timeout,
-                    format!("no first token within {} ms", wait.as_millis()),
-                )),
-            };
-            match result {
-                Ok((events, first)) => {
-                    let ttft = t0.elapsed();
-                    run.explain.provider = Some(t.provider.id.clone());
-                    run.explain.model = Some(t.model.clone());
-                    // The headers go out now; the trace records this attempt when the stream ends.
-                    run.explain.attempts.push(format!("{}:{}:ok", t.provider.id, t.model));
-                    run.live = Some(Box::new(Live { target: t.clone(), events, first: Some(first), t0, ttft }));
-                    return Ok(());
-                }
-                Err(mut e) => {
-                    // Before the first byte a broken stream is just a failed attempt.
-                    if e.kind == ErrorKind::StreamCut {
-                        e.kind = ErrorKind::Connect;
-                    }
-                    run.record_attempt(t, t0.elapsed(), None, Some(&e));
-                    if e.kind == ErrorKind::BadRequest {
-                        return Err(ApiError::UpstreamRejected(e.message));
-                    }
-                    if retry + 1 < run.max_attempts && retry_same(&e) {
-                        let pause = run.backoff(retry).min(run.attempt_timeout(share));
-                        tokio::time::sleep(pause).await;
-                        continue;
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    Err(run.exhausted())
+            })
+        })
+        .await;
+    run.req = req;
+    let Won { target: t, value: (events, first), t0 } = won?;
+    let ttft = t0.elapsed();
+    run.explain.provider = Some(t.provider.id.clone());
+    run.explain.model = Some(t.model.clone());
+    // The headers go out now; the trace records this attempt when the stream ends.
+    run.explain.attempts.push(format!("{}:{}:ok", t.provider.id, t.model));
+    run.live = Some(Box::new(Live { target: t, events, first: Some(first), t0, ttft }));
+    Ok(())
 }
 
 /// The response body: OpenAI chunks as SSE, `data: [DONE]` at the end.

@@ -142,7 +142,8 @@ async fn summary(
     let projected = if upto_ms >= end_ms {
         total.cost_micros
     } else {
-        i64::try_from(i128::from(total.cost_micros) * i128::from(end_ms - start_ms) / i128::from(elapsed)).unwrap_or(i64::MAX)
+        i64::try_from(i128::from(total.cost_micros) * i128::from(end_ms - start_ms) / i128::from(elapsed))
+            .unwrap_or(i64::MAX)
     };
     let mut by_day = Vec::new();
     let mut day = start_ms;

@@ -30,6 +30,9 @@ pub enum ApiError {
     UpstreamRejected(String),
     #[error("rate limit of {} requests per minute exceeded", .0.limit)]
     RateLimited(Decision),
+    /// Every provider of the chain answered 429: `retry_after` is the soonest one's.
+    #[error("{message}")]
+    UpstreamRateLimited { message: String, retry_after: Option<std::time::Duration> },
     #[error("request body exceeds {0} bytes")]
     PayloadTooLarge(usize),
     #[error("method not allowed on this route")]
@@ -78,7 +81,9 @@ impl ApiError {
             E::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT", "conflict_error"),
             E::ModelNotFound(_) => (StatusCode::NOT_FOUND, "MODEL_NOT_FOUND", "invalid_request_error"),
             E::UpstreamRejected(_) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST", "invalid_request_error"),
-            E::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "rate_limit_error"),
+            E::RateLimited(_) | E::UpstreamRateLimited { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "rate_limit_error")
+            }
             E::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "invalid_request_error"),
             E::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "invalid_request_error"),
             E::ProviderUnavailable { .. } => (StatusCode::BAD_GATEWAY, "PROVIDER_UNAVAILABLE", "api_error"),
@@ -98,6 +103,9 @@ impl ApiError {
             ApiError::ProviderUnavailable { details, .. } => Some(details.clone()),
             ApiError::RateLimited(d) => Some(json!({
                 "limit": d.limit, "burst": d.burst, "retryAfterMs": d.retry_after.as_millis() as u64,
+            })),
+            ApiError::UpstreamRateLimited { retry_after, .. } => Some(json!({
+                "source": "provider", "retryAfterMs": retry_after.map(|d| d.as_millis() as u64),
             })),
             _ => None,
         }
@@ -126,6 +134,10 @@ impl IntoResponse for ApiError {
                 resp.headers_mut().insert("retry-after", v);
             }
             crate::http::auth::rate_limit_headers(resp.headers_mut(), d);
+        }
+        if let ApiError::UpstreamRateLimited { retry_after, .. } = &self {
+            let secs = retry_after.map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+            resp.headers_mut().insert("retry-after", HeaderValue::from(secs));
         }
         resp
     }

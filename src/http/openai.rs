@@ -2,8 +2,6 @@
 //! errors are what the official OpenAI SDKs parse; every chat response carries
 //! `x-layerr-trace-id`, and `layerr.explain` adds the routing explanation headers.
 
-use std::time::Instant;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -12,7 +10,6 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 
-use layerr_domain::trace::{Attempt, Charge, Received, TraceCommand};
 use layerr_domain::workspace::types::ContentCapture;
 
 use super::auth::resolve_workspace;
@@ -24,11 +21,9 @@ use crate::api::openai::{
     ChatCompletion, ChatCompletionRequest, EmbeddingData, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse,
     ModelList, ModelObject, WireUsage,
 };
-use crate::gateway::{self, record::Recorder, ChatCtx, Reply};
+use crate::gateway::{self, ChatCtx, Reply};
 use crate::llm::EmbeddingRequest;
-use crate::providers;
 use crate::routing::AUTO_MODEL;
-use crate::secrets::SecretBox;
 use crate::state::Principal;
 
 pub fn router() -> Router<AppState> {
@@ -169,7 +164,6 @@ async fn embed(
     body: EmbeddingsRequest,
     trace_id: String,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
     let requested = body.layerr.as_ref().and_then(|l| l.workspace.as_deref()).or(q.workspace.as_deref());
     let ws = resolve_workspace(&app, &p, requested)?;
     let texts = inputs(&body.input)?;
@@ -184,181 +178,31 @@ async fn embed(
         dimensions: body.dimensions,
         user: body.user.clone(),
     };
-    let mut recorder = Recorder::new(&app, trace_id, p.key_id(), &rid.0, &ws);
-    recorder.push(TraceCommand::Receive {
-        received: Received {
-            workspace: ws.slug.clone(),
-            key_id: p.key_id().to_string(),
-            endpoint: "/v1/embeddings".into(),
-            requested_model: body.model.clone(),
-            stream: false,
-            intent: "embedding".into(),
-            intent_confidence: 1.0,
-            strategy: "direct".into(),
-            fallback_mode: "strict".into(),
-            message_count: req.inputs.len() as u32,
-            estimated_prompt_tokens: req.inputs.iter().map(|s| s.len() as u64).sum::<u64>().div_ceil(4),
-            max_tokens: None,
-            needs_tools: false,
-            needs_vision: false,
-            needs_json: false,
-            max_cost_micros: None,
-            max_latency_ms: None,
-            content: None,
-            replay_of: None,
-        },
-        at: Recorder::now(),
-    });
-    let providers: Vec<_> = app
-        .hot
-        .providers(Some(&ws.slug))
+    let ctx = gateway::ChatCtx {
+        key_id: p.key_id().to_string(),
+        workspace: ws,
+        request_id: rid.0.clone(),
+        endpoint: "/v1/embeddings",
+    };
+    let out = gateway::embed::embed(&app, ctx, req, trace_id).await?;
+    let data = out
+        .vectors
         .into_iter()
-        .filter(|pv| {
-            pv.settings.status == layerr_domain::provider::ProviderStatus::Active
-                && ws.restrictions.permits_provider(&pv.id)
-                && ws.restrictions.permits_model(&body.model)
-                && pv.settings.models.iter().any(|m| m == &body.model)
+        .enumerate()
+        .map(|(i, v)| EmbeddingData {
+            object: "embedding".into(),
+            embedding: if base64 { EmbeddingVector::Base64(encode_vector(&v)) } else { EmbeddingVector::Float(v) },
+            index: i as u32,
         })
         .collect();
-    // A model served only by providers without an embeddings API is the client's mistake.
-    let (providers, no_api): (Vec<_>, Vec<_>) = providers
-        .into_iter()
-        .partition(|pv| providers::ProviderKind::parse(&pv.settings.kind).is_some_and(|k| k.has_embeddings()));
-    if providers.is_empty() && !no_api.is_empty() {
-        let err = ApiError::UpstreamRejected(format!(
-            "The model '{}' is served only by providers without an embeddings API ({})",
-            body.model,
-            no_api.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
-        ));
-        gateway::finish_failed(recorder, &err, started).await;
-        return Err(err);
-    }
-    if providers.is_empty() {
-        let err = ApiError::ModelNotFound(format!(
-            "The model '{}' is not served by any provider available to this workspace",
-            body.model
-        ));
-        recorder.push(TraceCommand::Fail {
-            code: "MODEL_NOT_FOUND".into(),
-            message: err.to_string(),
-            latency_ms: 0,
-            at: Recorder::now(),
-        });
-        recorder.finish().await;
-        return Err(err);
-    }
-    let total = std::time::Duration::from_millis(ws.runtime.timeouts.total_ms);
-    let mut failures: Vec<(String, providers::ProviderError)> = Vec::new();
-    for (i, pv) in providers.iter().enumerate() {
-        let Some(kind) = providers::ProviderKind::parse(&pv.settings.kind) else { continue };
-        let key = pv.settings.credential.as_ref().and_then(|c| app.secrets.get(&c.secret_id));
-        let up = providers::Upstream {
-            client: &app.http,
-            kind,
-            base_url: &pv.settings.base_url,
-            api_key: key.as_ref().map(SecretBox::expose),
-            timeout: total.saturating_sub(started.elapsed()),
-        };
-        let t0 = Instant::now();
-        let result = providers::embed(&up, &req, &body.model).await;
-        let latency = t0.elapsed();
-        let attempt = |err: Option<&providers::ProviderError>| Attempt {
-            attempt: i as u32 + 1,
-            provider: pv.id.clone(),
-            model: body.model.clone(),
-            latency_ms: latency.as_millis() as u64,
-            ttft_ms: None,
-            error_kind: err.map(|e| e.kind.as_str().to_string()),
-            status: err.and_then(|e| e.status),
-            message: err.map(|e| e.message.chars().take(300).collect()),
-        };
-        match result {
-            Ok(out) => {
-                app.health.record_success(&pv.id, latency, None);
-                recorder.push(TraceCommand::RecordAttempt {
-                    attempt: attempt(None),
-                    succeeded: true,
-                    at: Recorder::now(),
-                });
-                let (cost, version) = gateway::facts::charge_micros(pv, &body.model, &out.usage);
-                recorder.push(TraceCommand::ChargeCost {
-                    charge: Charge {
-                        provider: pv.id.clone(),
-                        model: body.model.clone(),
-                        tokens_in: out.usage.prompt_tokens,
-                        tokens_out: 0,
-                        cached_tokens: 0,
-                        cache_write_tokens: 0,
-                        reasoning_tokens: 0,
-                        cost_micros: cost,
-                        price_version: version,
-                        estimated: out.usage.estimated,
-                    },
-                    at: Recorder::now(),
-                });
-                recorder.push(TraceCommand::Complete {
-                    provider: pv.id.clone(),
-                    model: body.model.clone(),
-                    latency_ms: started.elapsed().as_millis() as u64,
-                    finish_reason: None,
-                    output: None,
-                    at: Recorder::now(),
-                });
-                recorder.finish().await;
-                let data = out
-                    .vectors
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| EmbeddingData {
-                        object: "embedding".into(),
-                        embedding: if base64 {
-                            EmbeddingVector::Base64(encode_vector(&v))
-                        } else {
-                            EmbeddingVector::Float(v)
-                        },
-                        index: i as u32,
-                    })
-                    .collect();
-                let usage = WireUsage {
-                    prompt_tokens: out.usage.prompt_tokens,
-                    completion_tokens: 0,
-                    total_tokens: out.usage.prompt_tokens,
-                    prompt_tokens_details: None,
-                    completion_tokens_details: None,
-                };
-                return Ok(
-                    Json(EmbeddingsResponse { object: "list".into(), data, model: out.model, usage }).into_response()
-                );
-            }
-            Err(e) => {
-                if e.kind != providers::ErrorKind::BadRequest {
-                    app.health.record_failure(&pv.id);
-                }
-                recorder.push(TraceCommand::RecordAttempt {
-                    attempt: attempt(Some(&e)),
-                    succeeded: false,
-                    at: Recorder::now(),
-                });
-                let stop = e.kind == providers::ErrorKind::BadRequest;
-                failures.push((pv.id.clone(), e));
-                if stop {
-                    break;
-                }
-            }
-        }
-    }
-    let err = match failures.last() {
-        Some((_, e)) if e.kind == providers::ErrorKind::BadRequest => ApiError::UpstreamRejected(e.message.clone()),
-        _ => ApiError::ProviderUnavailable {
-            message: "All providers in fallback chain exhausted".into(),
-            details: serde_json::json!({
-                "attempts": failures.len(),
-                "providers": failures.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
-            }),
-        },
+    let usage = WireUsage {
+        prompt_tokens: out.usage.prompt_tokens,
+        completion_tokens: 0,
+        total_tokens: out.usage.prompt_tokens,
+        prompt_tokens_details: None,
+        completion_tokens_details: None,
     };
-    gateway::finish_failed(recorder, &err, started).await;
-    Err(err)
+    Ok(Json(EmbeddingsResponse { object: "list".into(), data, model: out.model, usage }).into_response())
 }
 
 /// OpenAI's `encoding_format: "base64"`: the little-endian f32 bytes, base64-encoded.

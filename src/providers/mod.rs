@@ -120,11 +120,6 @@ impl ProviderError {
         ProviderError { kind, status: None, message: message.into(), retry_after: None }
     }
 
-    /// Whether the next provider in the chain (or a retry) may succeed where this failed.
-    pub fn retryable(&self) -> bool {
-        !matches!(self.kind, ErrorKind::BadRequest | ErrorKind::StreamCut | ErrorKind::Cancelled)
-    }
-
     pub fn from_status(status: u16, message: String, retry_after: Option<Duration>) -> Self {
         let kind = match status {
             429 => ErrorKind::RateLimited,

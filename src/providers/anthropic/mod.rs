@@ -54,7 +54,8 @@ pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<C
 
 pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<EventStream, ProviderError> {
     let body = build_request(req, model, true)?;
-    let resp = super::expect_sse(send(with_headers(up, up.client.post(up.url("/v1/messages"))).json(&body)).await?).await?;
+    let resp =
+        super::expect_sse(send(with_headers(up, up.client.post(up.url("/v1/messages"))).json(&body)).await?).await?;
     Ok(stream::decode(resp.bytes_stream()))
 }
 

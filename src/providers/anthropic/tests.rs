@@ -310,7 +310,6 @@ async fn stream_error_event_ends_the_stream() {
     assert!(matches!(&got[1], Ok(StreamEvent::Delta { content: Some(t), .. }) if t == "Hel"));
     let err = got[2].clone().unwrap_err();
     assert_eq!(err.kind, ErrorKind::Server);
-    assert!(err.retryable());
     assert_eq!(err.message, "overloaded_error in stream: Overloaded");
 }
 

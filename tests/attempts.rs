@@ -1,0 +1,132 @@
+//! The one attempt executor, seen from outside: chat, streamed chat and embeddings get the same
+//! retries, fallback, breaker and rate-limit behaviour (issue 10). A provider's 429 is a rate
+//! limit, not a health failure: it moves on, never opens the breaker, and when every target is
+//! busy the client gets 429 RATE_LIMITED with the soonest Retry-After.
+
+mod common;
+
+use common::{assert_error, Gateway, Kind, ADMIN_KEY};
+use layerr_mock::Behavior;
+use serde_json::{json, Value};
+
+const CHAT_MODEL: &str = "gpt-4.1-mini";
+const EMBED_MODEL: &str = "text-embedding-3-small";
+
+async fn provider(gw: &Gateway, id: &str, base: &str) {
+    let (s, v) = gw
+        .admin(
+            "POST",
+            "/api/providers",
+            Some(json!({"id": id, "name": id, "type": "openai", "baseUrl": base,
+                        "models": [CHAT_MODEL, EMBED_MODEL], "apiKey": "sk-test-secret-value"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Call {
+    Chat,
+    Stream,
+    Embed,
+}
+
+/// (status, headers, body text)
+async fn call(gw: &Gateway, c: Call) -> (u16, reqwest::header::HeaderMap, String) {
+    let (path, body) = match c {
+        Call::Chat | Call::Stream => (
+            "/v1/chat/completions",
+            json!({"model": CHAT_MODEL, "stream": matches!(c, Call::Stream),
+                   "messages": [{"role": "user", "content": "hi"}], "layerr": {"fallback": "strict"}}),
+        ),
+        Call::Embed => ("/v1/embeddings", json!({"model": EMBED_MODEL, "input": "hello"})),
+    };
+    let resp = gw.client.post(format!("{}{path}", gw.base)).bearer_auth(ADMIN_KEY).json(&body).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.text().await.unwrap())
+}
+
+async fn attempt_log(gw: &Gateway, headers: &reqwest::header::HeaderMap) -> Vec<Value> {
+    let id = headers["x-layerr-trace-id"].to_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (s, v) = gw.admin("GET", &format!("/api/traces/{id}"), None).await;
+        if s == 200 && v["data"]["status"] != "running" {
+            return v["data"]["execution"]["attemptLog"].as_array().cloned().unwrap_or_default();
+        }
+        assert!(std::time::Instant::now() < deadline, "trace {id} never finished: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn circuit(gw: &Gateway, id: &str) -> String {
+    let (s, v) = gw.admin("GET", &format!("/api/providers/{id}"), None).await;
+    assert_eq!(s, 200, "{v}");
+    v["data"]["health"]["circuit"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_target_rate_limited_is_a_429_with_the_soonest_retry_after_and_no_open_breaker() {
+    for c in [Call::Chat, Call::Stream, Call::Embed] {
+        let gw = Gateway::start(Kind::Sqlite).await;
+        let a = layerr_mock::spawn().await;
+        let b = layerr_mock::spawn().await;
+        a.set_default(Behavior::status(429).retry_after(2).forever());
+        b.set_default(Behavior::status(429).retry_after(5).forever());
+        provider(&gw, "pa", &format!("{}/v1", a.base_url())).await;
+        provider(&gw, "pb", &format!("{}/v1", b.base_url())).await;
+        // More requests than the breaker's threshold (5 consecutive failures).
+        for i in 0..6 {
+            let (s, h, text) = call(&gw, c).await;
+            let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{c:?} {i}: {s} {text}"));
+            assert_error(s, &v, 429, "RATE_LIMITED");
+            assert_eq!(h["retry-after"], "2", "{c:?} {i}: the soonest of the targets' Retry-After");
+            assert_eq!(v["error"]["details"]["retryAfterMs"], 2000, "{v}");
+            let log = attempt_log(&gw, &h).await;
+            // One attempt per target: a 429 moves on at once, no retry on the same target.
+            assert_eq!(log.len(), 2, "{c:?}: {log:?}");
+            assert!(log.iter().all(|a| a["errorKind"] == "rate_limited" && a["status"] == 429), "{log:?}");
+        }
+        assert_eq!(circuit(&gw, "pa").await, "closed", "{c:?}");
+        assert_eq!(circuit(&gw, "pb").await, "closed", "{c:?}");
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_stream_and_embeddings_retry_and_fall_back_alike() {
+    for c in [Call::Chat, Call::Stream, Call::Embed] {
+        let gw = Gateway::start(Kind::Sqlite).await;
+        let a = layerr_mock::spawn().await;
+        let b = layerr_mock::spawn().await;
+        provider(&gw, "pa", &format!("{}/v1", a.base_url())).await;
+        provider(&gw, "pb", &format!("{}/v1", b.base_url())).await;
+        // One 503, then fine: retried on the same target (embeddings had no retries before).
+        a.push(Behavior::status(503));
+        let (s, h, text) = call(&gw, c).await;
+        assert_eq!(s, 200, "{c:?}: {text}");
+        let log = attempt_log(&gw, &h).await;
+        let seen: Vec<(String, bool)> = log
+            .iter()
+            .map(|x| (x["provider"].as_str().unwrap().to_string(), x["succeeded"].as_bool().unwrap()))
+            .collect();
+        assert_eq!(seen, [("pa".to_string(), false), ("pa".to_string(), true)], "{c:?}: {log:?}");
+
+        // A provider that keeps failing: two tries (maxAttempts 2), then the fallback.
+        a.set_default(Behavior::status(500).forever());
+        let (s, h, text) = call(&gw, c).await;
+        assert_eq!(s, 200, "{c:?}: {text}");
+        let log = attempt_log(&gw, &h).await;
+        let seen: Vec<(String, bool)> = log
+            .iter()
+            .map(|x| (x["provider"].as_str().unwrap().to_string(), x["succeeded"].as_bool().unwrap()))
+            .collect();
+        assert_eq!(
+            seen,
+            [("pa".to_string(), false), ("pa".to_string(), false), ("pb".to_string(), true)],
+            "{c:?}: {log:?}"
+        );
+        gw.stop().await;
+    }
+}
