@@ -360,8 +360,6 @@ async def fuzz_store(ctx: Ctx, mock: Mock, store: str, n: int, seed: int) -> dic
         ws = await gw.admin(s, "POST", "/api/workspaces", {"slug": "fuzz", "name": "Fuzz", "tier": "enterprise"})
         ws_key = ws["apiKey"]["key"]
         await gw.admin(s, "POST", "/api/strategies", {"id": "fz-base", "weights": {"quality": 1, "speed": 0, "cost": 0}})
-        st, data, _ = await gw.call(s, "POST", "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": [
-            {"role": "user", "content": "hi"}]})
         trace_ids = []
         async with s.post(gw.base + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": [
                 {"role": "user", "content": "hello"}]}, headers=gw.headers()) as r:
