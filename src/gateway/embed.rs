@@ -35,7 +35,7 @@ pub async fn embed(
             intent: "embedding".into(),
             intent_confidence: 1.0,
             strategy: "direct".into(),
-            fallback_mode: "strict".into(),
+            fallback_mode: layerr_domain::workspace::types::FallbackMode::Strict,
             message_count: req.inputs.len() as u32,
             estimated_prompt_tokens: req.inputs.iter().map(|s| s.len() as u64).sum::<u64>().div_ceil(4),
             max_tokens: None,

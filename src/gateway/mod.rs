@@ -192,7 +192,7 @@ pub async fn chat(
             intent: explain.intent.clone(),
             intent_confidence: explain.confidence,
             strategy: strategy.id.clone(),
-            fallback_mode: format!("{fallback:?}").to_lowercase(),
+            fallback_mode: fallback,
             message_count: req.messages.len() as u32,
             estimated_prompt_tokens: needs.prompt_tokens,
             max_tokens: req.max_tokens,

@@ -6,7 +6,6 @@
 use serde::Serialize;
 
 use layerr_domain::trace::{Candidate, Weights};
-use layerr_domain::workspace::types::FallbackMode;
 use layerr_projections::traces::TraceView;
 
 use crate::http::error::ApiError;
@@ -35,13 +34,6 @@ pub fn route_refs(chain: &[(String, String)]) -> Vec<RouteRef> {
     chain.iter().map(|(p, m)| RouteRef { provider: p.clone(), model: m.clone() }).collect()
 }
 
-fn fallback_mode(s: &str) -> FallbackMode {
-    match s {
-        "strict" => FallbackMode::Strict,
-        "none" => FallbackMode::None,
-        _ => FallbackMode::Relaxed,
-    }
-}
 
 /// Routes the trace's recorded request against `hot`. `then` takes latencies and breaker states
 /// from the recorded decision instead of `health`.
@@ -81,7 +73,7 @@ pub fn rederive_with(
         },
         intent: &r.intent,
         strategy: &strategy,
-        fallback: fallback_mode(&r.fallback_mode),
+        fallback: r.fallback_mode,
         restrictions: &ws.restrictions,
         providers: &providers,
         health,

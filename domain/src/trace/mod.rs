@@ -55,7 +55,8 @@ pub struct Received {
     pub intent: String,
     pub intent_confidence: f64,
     pub strategy: String,
-    pub fallback_mode: String,
+    /// Same JSON as before it was typed (`"strict"`, `"relaxed"`, `"none"`).
+    pub fallback_mode: crate::workspace::types::FallbackMode,
     pub message_count: u32,
     pub estimated_prompt_tokens: u64,
     pub max_tokens: Option<u32>,

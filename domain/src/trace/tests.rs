@@ -19,7 +19,7 @@ fn received() -> Received {
         intent: "coding".into(),
         intent_confidence: 0.9,
         strategy: "balanced".into(),
-        fallback_mode: "relaxed".into(),
+        fallback_mode: crate::workspace::types::FallbackMode::Relaxed,
         message_count: 1,
         estimated_prompt_tokens: 10,
         max_tokens: None,

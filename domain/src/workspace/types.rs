@@ -117,6 +117,16 @@ pub enum FallbackMode {
     None,
 }
 
+impl FallbackMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FallbackMode::Strict => "strict",
+            FallbackMode::Relaxed => "relaxed",
+            FallbackMode::None => "none",
+        }
+    }
+}
+
 /// What of a request's content is kept in its trace (replay needs `full`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
