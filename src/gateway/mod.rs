@@ -285,7 +285,7 @@ pub async fn chat(
             Err(r) => {
                 let usd = |m: i64| m as f64 / 1_000_000.0;
                 let err = ApiError::BudgetExceeded(format!(
-                    "Workspace '{}' has exceeded its budget: ${:.6} spent and ${:.6} held by requests in flight of                      ${:.2} this month; this request may cost up to ${:.6}",
+                    "Workspace '{}' has exceeded its budget: ${:.6} spent and ${:.6} held by requests in flight of ${:.2} this month; this request may cost up to ${:.6}",
                     ctx.workspace.slug,
                     usd(r.spent),
                     usd(r.reserved),
