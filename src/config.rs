@@ -29,6 +29,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub log: LogConfig,
     pub gateway: GatewayConfig,
+    pub egress: EgressConfig,
     /// Not from the file: the bootstrap admin key from `LAYERR_ADMIN_KEY` (or the variable that
     /// `auth.admin_key_env` names).
     #[serde(skip)]
@@ -89,6 +90,19 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig { connect_timeout_ms: 5_000, discover_urls: vec![] }
     }
+}
+
+/// Where providers whose base URL a workspace key set may point (`crate::egress`). Admin-set
+/// URLs are not checked.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Also allow loopback, private (RFC 1918, IPv6 unique-local) and shared (CGNAT) addresses.
+    /// Link-local (cloud metadata), multicast, unspecified and reserved addresses stay refused
+    /// unless `allow_cidrs` lists them.
+    pub allow_private: bool,
+    /// Address blocks allowed whatever their kind, e.g. `["10.20.0.0/16", "fd00:1::/32"]`.
+    pub allow_cidrs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -161,7 +175,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("LAYERR_KAFKA_BATCH_SIZE", "kafka.batch_size"),
     ("LAYERR_LOG", "log.level"),
     ("LAYERR_LOG_FORMAT", "log.format"),
+    ("LAYERR_EGRESS_ALLOW_PRIVATE", "egress.allow_private"),
 ];
+
+const BOOL_KEYS: &[&str] = &["egress.allow_private"];
 
 /// Variables read elsewhere, so not unknown.
 const ENV_OTHER: &[&str] = &["LAYERR_CONFIG", "LAYERR_ADMIN_KEY", "LAYERR_MASTER_KEY"];
@@ -203,6 +220,17 @@ impl Config {
                     message: format!("'{value}' is not a whole number"),
                 })?;
                 toml::Value::Integer(n)
+            } else if BOOL_KEYS.contains(key) {
+                match value.trim() {
+                    "true" | "1" => toml::Value::Boolean(true),
+                    "false" | "0" => toml::Value::Boolean(false),
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            key: format!("{key} (from {name})"),
+                            message: format!("'{value}' is not true or false"),
+                        })
+                    }
+                }
             } else {
                 toml::Value::String(value.clone())
             };
@@ -242,6 +270,9 @@ impl Config {
             self.gateway.discover_urls.iter().find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
         {
             return invalid("gateway.discover_urls", &format!("'{u}' is not an http(s) URL"));
+        }
+        if let Err(m) = crate::egress::EgressPolicy::from_config(&self.egress) {
+            return invalid("egress.allow_cidrs", &m);
         }
         if !(1024..=256 * 1024 * 1024).contains(&self.server.max_body_bytes) {
             return invalid("server.max_body_bytes", "must be between 1024 and 268435456");
@@ -392,6 +423,22 @@ mod tests {
         assert!(err.contains("LAYERR_ADMIN_KEY"), "{err}");
         let err = Config::load_from(None, &env(&[("LAYERR_POLL_INTERVAL_MS", "soon")])).unwrap_err().to_string();
         assert!(err.contains("LAYERR_POLL_INTERVAL_MS"), "{err}");
+    }
+
+    #[test]
+    fn egress_settings_are_read_and_checked() {
+        let f = file("[egress]\nallow_private = true\nallow_cidrs = [\"10.0.0.0/8\", \"fd00::/8\"]\n");
+        let c = Config::load_from(Some(f.path()), &[]).unwrap();
+        assert!(c.egress.allow_private);
+        assert_eq!(c.egress.allow_cidrs.len(), 2);
+        assert!(!Config::load_from(None, &[]).unwrap().egress.allow_private, "refused by default");
+        let c = Config::load_from(None, &env(&[("LAYERR_EGRESS_ALLOW_PRIVATE", "true")])).unwrap();
+        assert!(c.egress.allow_private);
+        let err = Config::load_from(None, &env(&[("LAYERR_EGRESS_ALLOW_PRIVATE", "maybe")])).unwrap_err().to_string();
+        assert!(err.contains("egress.allow_private"), "{err}");
+        let f = file("[egress]\nallow_cidrs = [\"10.0.0.0/40\"]\n");
+        let err = Config::load_from(Some(f.path()), &[]).unwrap_err().to_string();
+        assert!(err.contains("egress.allow_cidrs"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod budget;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod egress;
 pub mod gateway;
 pub mod http;
 pub mod keys;
