@@ -1,6 +1,7 @@
 //! Read model `audit_log`: every configuration change (who, which workspace, what, before and
 //! after, when), answering `GET /api/admin/audit`. Key hashes are dropped: the audit shows a key's
-//! id and prefix only.
+//! id and prefix only. Provider base URLs are shown without any credential they carry
+//! (stored before such URLs were refused), on write and again on read for older rows.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -23,11 +24,31 @@ fn scrub(v: &serde_json::Value) -> serde_json::Value {
         serde_json::Value::Object(m) => serde_json::Value::Object(
             m.iter()
                 .filter(|(k, _)| k.as_str() != "hash" && k.as_str() != "at")
-                .map(|(k, v)| (k.clone(), scrub(v)))
+                .map(|(k, v)| (k.clone(), if k == "baseUrl" { redact_url(v) } else { scrub(v) }))
                 .collect(),
         ),
         serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(scrub).collect()),
         other => other.clone(),
+    }
+}
+
+fn redact_url(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::String(u) => serde_json::Value::String(layerr_domain::provider::url::redact(u)),
+        other => other.clone(),
+    }
+}
+
+/// Base URLs anywhere in a stored entry, redacted (rows written before redaction on write).
+fn redact_urls(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => serde_json::Value::Object(
+            m.into_iter()
+                .map(|(k, v)| if k == "baseUrl" { (k, redact_url(&v)) } else { (k, redact_urls(v)) })
+                .collect(),
+        ),
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.into_iter().map(redact_urls).collect()),
+        other => other,
     }
 }
 
@@ -144,7 +165,8 @@ pub async fn list(db: &Db, f: &AuditFilter) -> Result<Vec<AuditEntry>, DbError> 
         .map(|r| {
             let json = |col: &str| -> Result<Option<serde_json::Value>, DbError> {
                 let s: Option<String> = r.try_get(col)?;
-                s.map(|s| serde_json::from_str(&s).map_err(|e| DbError::Data(e.to_string()))).transpose()
+                s.map(|s| serde_json::from_str(&s).map(redact_urls).map_err(|e| DbError::Data(e.to_string())))
+                    .transpose()
             };
             let at_ms: i64 = r.try_get("at_ms")?;
             Ok(AuditEntry {

@@ -5,6 +5,7 @@
 
 #[cfg(test)]
 mod tests;
+pub mod url;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
