@@ -76,6 +76,30 @@ impl SecretBox {
         Ok(CredentialRef { secret_id: id, fingerprint: fp })
     }
 
+    /// Deletes secrets at rest and from this node's memory: those no provider references any
+    /// more (a removed provider's, a rotated-away key). Other nodes drop theirs at restart; no
+    /// live provider points at them meanwhile.
+    pub async fn delete(&self, db: &Db, ids: &[String]) -> Result<(), DbError> {
+        for id in ids {
+            sqlx::query("DELETE FROM secrets WHERE id = $1").bind(id).execute(&db.any).await?;
+            self.cache.write().remove(id);
+        }
+        Ok(())
+    }
+
+    /// Deletes the secrets stored for `workspace` before `before_ms` (its deletion, or the sweep
+    /// when the slug is created again): its providers' keys and any rotated away. Returns how many.
+    pub async fn delete_workspace(&self, db: &Db, workspace: &str, before_ms: i64) -> Result<usize, DbError> {
+        let rows = sqlx::query("SELECT id FROM secrets WHERE workspace = $1 AND created_at_ms < $2")
+            .bind(workspace)
+            .bind(before_ms)
+            .fetch_all(&db.any)
+            .await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+        self.delete(db, &ids).await?;
+        Ok(ids.len())
+    }
+
     /// From memory only: the request path never reads SQL.
     pub fn get(&self, id: &str) -> Option<SecretString> {
         self.cache.read().get(id).cloned()

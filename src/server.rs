@@ -51,6 +51,8 @@ fn system() -> CommandContext {
 pub async fn start(config: Config) -> anyhow::Result<Started> {
     let db = open_store(&config).await?;
     let hot = HotState::new();
+    let egress = Arc::new(crate::egress::EgressPolicy::from_config(&config.egress).map_err(anyhow::Error::msg)?);
+    hot.set_egress_policy(egress.clone());
     hot.catch_up(&db).await.context("cannot read the event feed")?;
     let master = std::env::var(crate::secrets::MASTER_KEY_ENV).ok();
     let secrets = crate::secrets::SecretBox::load_or_create(master.as_deref(), &config.store.data_dir)?;
@@ -160,7 +162,13 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         &tracker,
         cancel.clone(),
     );
+    // Connections to hosts of providers whose URL a workspace key set are held to the egress
+    // policy at every connect; redirects are not followed (one could lead anywhere).
+    let checked_hosts = hot.clone();
+    let resolver = crate::egress::Resolver::new(egress, Arc::new(move |host| checked_hosts.egress_checked_host(host)));
     let http = reqwest::Client::builder()
+        .dns_resolver(Arc::new(resolver))
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_millis(config.gateway.connect_timeout_ms))
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)

@@ -2,6 +2,12 @@
 //! start and kept current by it (and, on this node, straight after each commit). The request path
 //! reads only this, never SQL. Events are applied at most once per aggregate sequence, so the two
 //! delivery paths (post-commit dispatch and the feed) can overlap harmlessly.
+//!
+//! Tenancy: a workspace-scoped provider or strategy belongs to one life (incarnation) of its
+//! workspace, the count of `WorkspaceCreated` events of that slug when it was made. Once that
+//! life ends (the workspace is deleted, and perhaps created again) it is disowned: no accessor
+//! here returns it, whether or not the deletion's cascade of removals has been recorded yet. The
+//! answer depends only on the events, so a state rebuilt from the feed gives the same one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -14,12 +20,13 @@ use serde::Serialize;
 
 use layerr_domain::installation::{Installation, InstallationEvent};
 use layerr_domain::keys::KeyRecord;
-use layerr_domain::provider::{Provider, ProviderEvent, ProviderSettings, TestOutcome};
+use layerr_domain::provider::{Provider, ProviderEvent, ProviderSettings, TestOutcome, UrlSource};
 use layerr_domain::strategy::{Strategy as StrategyAgg, StrategyEvent, StrategySpec};
 use layerr_domain::workspace::types::{Limits, Profile, Restrictions, RuntimeProfile};
 use layerr_domain::workspace::{Workspace, WorkspaceEvent};
 use layerr_projections::{Cursor, Db, DbError, Interest, StoredEvent};
 
+use crate::egress::EgressPolicy;
 use crate::keys::{hash_key, parse_hash, KeyHash};
 
 /// Who is calling.
@@ -64,6 +71,8 @@ pub struct WorkspaceView {
     pub restrictions: Restrictions,
     pub default_strategy: String,
     pub budget: layerr_domain::workspace::budget::Budget,
+    /// Which life of this slug this is (1 for the first `WorkspaceCreated`).
+    pub incarnation: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -78,6 +87,8 @@ pub struct StrategyView {
     pub calibration: Option<(serde_json::Value, DateTime<Utc>)>,
     /// The calibration, parsed once for the router.
     pub calibrated: Option<Arc<crate::routing::strategy::Calibration>>,
+    /// The workspace life a scoped strategy belongs to (resolved for events that predate it).
+    pub incarnation: u32,
 }
 
 /// A provider connection as the router sees it.
@@ -101,10 +112,34 @@ impl ProviderView {
     }
 }
 
+/// What the state derives about a provider beside its view (kept apart so the router's
+/// `ProviderView` stays the provider's settings).
+#[derive(Debug, Clone, Default)]
+struct ProviderMeta {
+    /// The workspace life a scoped provider belongs to.
+    incarnation: u32,
+    /// Whether an admin set the base URL (else the egress policy applies to it).
+    url_trusted: bool,
+    /// The base URL's host, lower-case.
+    host: Option<String>,
+    /// Why the egress policy refuses the URL's IP-literal host, if it does.
+    egress_refused: Option<String>,
+}
+
+/// A provider's egress standing, for the HTTP edge.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderEgress {
+    pub url_trusted: bool,
+    pub refused: Option<String>,
+}
+
 #[derive(Default)]
 struct Inner {
     workspaces: BTreeMap<String, WorkspaceView>,
+    /// `WorkspaceCreated` events applied per slug (the current or last life's number).
+    incarnations: HashMap<String, u32>,
     providers: BTreeMap<String, Arc<ProviderView>>,
+    provider_meta: HashMap<String, ProviderMeta>,
     strategies: BTreeMap<String, StrategyView>,
     /// Live keys only: hash -> key id.
     live: HashMap<KeyHash, String>,
@@ -119,6 +154,46 @@ pub struct HotState {
     inner: RwLock<Inner>,
     /// The operator's key from the environment: not an event, so held apart.
     env_admin: RwLock<Option<KeyHash>>,
+    /// The egress policy for workspace-set URLs; `None` in states that never call out
+    /// (`as_of`, for replay).
+    egress: RwLock<Option<Arc<EgressPolicy>>>,
+}
+
+impl Inner {
+    /// A scoped resource of `workspace`'s life `incarnation` whose life has ended.
+    fn disowned(&self, workspace: Option<&str>, incarnation: u32) -> bool {
+        workspace.is_some_and(|ws| self.workspaces.get(ws).is_none_or(|w| w.incarnation != incarnation))
+    }
+
+    fn provider_disowned(&self, p: &ProviderView) -> bool {
+        let incarnation = self.provider_meta.get(&p.id).map_or(0, |m| m.incarnation);
+        self.disowned(p.settings.workspace.as_deref(), incarnation)
+    }
+
+    fn strategy_disowned(&self, v: &StrategyView) -> bool {
+        v.spec.as_ref().is_some_and(|s| self.disowned(s.workspace.as_deref(), v.incarnation))
+    }
+
+    fn current_incarnation(&self, workspace: Option<&str>) -> u32 {
+        current_incarnation(&self.incarnations, workspace)
+    }
+}
+
+/// The life a resource of `workspace` made now belongs to (for events that do not say).
+fn current_incarnation(incarnations: &HashMap<String, u32>, workspace: Option<&str>) -> u32 {
+    workspace.and_then(|ws| incarnations.get(ws).copied()).unwrap_or(0)
+}
+
+impl ProviderMeta {
+    /// The URL's host, and the policy's verdict when it is an IP address a workspace key set
+    /// (host names are judged at every connection by `egress::Resolver`).
+    fn locate(&mut self, base_url: &str, policy: Option<&EgressPolicy>) {
+        self.host = crate::egress::host_port(base_url).map(|(h, _)| h);
+        self.egress_refused = match policy {
+            Some(p) if !self.url_trusted => p.check_literal(base_url).and_then(|r| r.err()).map(|r| r.to_string()),
+            _ => None,
+        };
+    }
 }
 
 pub const ENV_ADMIN_KEY_ID: &str = "env-admin";
@@ -134,6 +209,17 @@ impl HotState {
 
     pub fn set_env_admin_key(&self, key: &str) {
         *self.env_admin.write() = Some(hash_key(key));
+    }
+
+    /// The egress policy workspace-set provider URLs are held to. Set before the first
+    /// `catch_up`: it is applied as providers load.
+    pub fn set_egress_policy(&self, policy: Arc<EgressPolicy>) {
+        *self.egress.write() = Some(policy);
+    }
+
+    /// The policy set at start (the strict default where none was).
+    pub fn egress_policy(&self) -> Arc<EgressPolicy> {
+        self.egress.read().clone().unwrap_or_default()
     }
 
     pub fn authenticate(&self, presented: &str) -> Option<Principal> {
@@ -282,6 +368,9 @@ impl HotState {
         let at = event.at();
         match event {
             WorkspaceEvent::WorkspaceCreated { slug, profile, limits, runtime, restrictions, .. } => {
+                let incarnation = inner.incarnations.entry(slug.clone()).or_insert(0);
+                *incarnation += 1;
+                let incarnation = *incarnation;
                 inner.workspaces.insert(
                     slug.clone(),
                     WorkspaceView {
@@ -292,6 +381,7 @@ impl HotState {
                         restrictions: restrictions.clone(),
                         default_strategy: layerr_domain::workspace::DEFAULT_STRATEGY.to_string(),
                         budget: Default::default(),
+                        incarnation,
                         created_at: at,
                         updated_at: at,
                     },
@@ -346,8 +436,9 @@ impl HotState {
             return;
         }
         let at = event.at();
+        let policy = self.egress.read().clone();
         match event {
-            ProviderEvent::ProviderRegistered { settings, .. } => {
+            ProviderEvent::ProviderRegistered { settings, incarnation, url_source, .. } => {
                 let view = ProviderView {
                     id: id.to_string(),
                     settings: settings.clone(),
@@ -355,16 +446,39 @@ impl HotState {
                     updated_at: at,
                     last_test: None,
                 };
+                let mut meta = ProviderMeta {
+                    // Events before 1.1 do not say: the life current when the event is read, in
+                    // feed order, is the one it was registered in.
+                    incarnation: incarnation
+                        .unwrap_or_else(|| inner.current_incarnation(settings.workspace.as_deref())),
+                    // Before 1.1 only global providers were certainly an admin's.
+                    url_trusted: match url_source {
+                        Some(UrlSource::Admin) => true,
+                        Some(UrlSource::Workspace) => false,
+                        None => settings.workspace.is_none(),
+                    },
+                    ..Default::default()
+                };
+                meta.locate(&settings.base_url, policy.as_deref());
+                inner.provider_meta.insert(id.to_string(), meta);
                 inner.providers.insert(id.to_string(), Arc::new(view));
             }
             ProviderEvent::ProviderRemoved { .. } => {
                 inner.providers.remove(id);
+                inner.provider_meta.remove(id);
             }
             other => {
                 let Some(current) = inner.providers.get(id) else { return };
                 let mut view = (**current).clone();
                 match other {
-                    ProviderEvent::ProviderUpdated { after, .. } => view.settings = after.clone(),
+                    ProviderEvent::ProviderUpdated { after, url_source, .. } => {
+                        view.settings = after.clone();
+                        let meta = inner.provider_meta.entry(id.to_string()).or_default();
+                        if let Some(source) = url_source {
+                            meta.url_trusted = *source == UrlSource::Admin;
+                        }
+                        meta.locate(&after.base_url, policy.as_deref());
+                    }
                     ProviderEvent::ProviderCredentialChanged { after, .. } => view.settings.credential = after.clone(),
                     ProviderEvent::ProviderTested { outcome, .. } => view.last_test = Some((outcome.clone(), at)),
                     _ => {}
@@ -391,9 +505,12 @@ impl HotState {
             updated_at: at,
             calibration: None,
             calibrated: None,
+            incarnation: 0,
         });
         match event {
-            StrategyEvent::StrategyCreated { spec, .. } => {
+            StrategyEvent::StrategyCreated { spec, incarnation, .. } => {
+                view.incarnation =
+                    incarnation.unwrap_or_else(|| current_incarnation(&inner.incarnations, spec.workspace.as_deref()));
                 view.spec = Some(spec.clone());
                 view.created_at = at;
                 view.updated_at = at;
@@ -413,8 +530,9 @@ impl HotState {
     /// A custom strategy usable by `workspace` (global or its own).
     pub fn strategy(&self, id: &str, workspace: &str) -> Option<crate::routing::strategy::Strategy> {
         let inner = self.inner.read();
-        let spec = inner.strategies.get(id)?.spec.as_ref()?;
-        if spec.workspace.as_deref().is_some_and(|w| w != workspace) {
+        let view = inner.strategies.get(id)?;
+        let spec = view.spec.as_ref()?;
+        if spec.workspace.as_deref().is_some_and(|w| w != workspace) || inner.strategy_disowned(view) {
             return None;
         }
         Some(crate::routing::strategy::Strategy {
@@ -430,31 +548,113 @@ impl HotState {
         self.inner.read().strategies.get(id).and_then(|v| v.calibrated.clone())
     }
 
+    /// A custom strategy (or a built-in's calibrations); a disowned one is gone.
     pub fn strategy_view(&self, id: &str) -> Option<StrategyView> {
-        self.inner.read().strategies.get(id).cloned()
+        let inner = self.inner.read();
+        inner.strategies.get(id).filter(|v| !inner.strategy_disowned(v)).cloned()
     }
 
     pub fn strategy_views(&self) -> Vec<StrategyView> {
-        self.inner.read().strategies.values().cloned().collect()
+        let inner = self.inner.read();
+        inner.strategies.values().filter(|v| !inner.strategy_disowned(v)).cloned().collect()
     }
 
+    /// A provider by id, whoever may see it; a disowned one is gone.
     pub fn provider(&self, id: &str) -> Option<Arc<ProviderView>> {
-        self.inner.read().providers.get(id).cloned()
+        let inner = self.inner.read();
+        inner.providers.get(id).filter(|p| !inner.provider_disowned(p)).cloned()
     }
 
-    /// Every provider (admin view) or those a workspace may use.
+    /// Every provider (admin view), or those a workspace may route to: its own and the global
+    /// ones, less those whose address the egress policy refuses.
     pub fn providers(&self, workspace: Option<&str>) -> Vec<Arc<ProviderView>> {
-        self.inner.read().providers.values().filter(|p| p.visible_to(workspace)).cloned().collect()
-    }
-
-    /// Secret ids referenced by providers, to load into memory.
-    pub fn credential_ids(&self) -> Vec<String> {
-        self.inner
-            .read()
+        let inner = self.inner.read();
+        inner
             .providers
             .values()
+            .filter(|p| p.visible_to(workspace) && !inner.provider_disowned(p))
+            .filter(|p| {
+                workspace.is_none() || inner.provider_meta.get(&p.id).is_none_or(|m| m.egress_refused.is_none())
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// What a listing shows: the providers `workspace` sees (all for `None`), each with its
+    /// egress standing.
+    pub fn provider_listing(&self, workspace: Option<&str>) -> Vec<(Arc<ProviderView>, ProviderEgress)> {
+        let inner = self.inner.read();
+        inner
+            .providers
+            .values()
+            .filter(|p| p.visible_to(workspace) && !inner.provider_disowned(p))
+            .map(|p| (p.clone(), Self::egress_of(&inner, &p.id)))
+            .collect()
+    }
+
+    pub fn provider_egress(&self, id: &str) -> ProviderEgress {
+        Self::egress_of(&self.inner.read(), id)
+    }
+
+    fn egress_of(inner: &Inner, id: &str) -> ProviderEgress {
+        inner
+            .provider_meta
+            .get(id)
+            .map(|m| ProviderEgress { url_trusted: m.url_trusted, refused: m.egress_refused.clone() })
+            .unwrap_or_default()
+    }
+
+    /// Whether connections to `host` are held to the egress policy: some live provider whose
+    /// URL a workspace key set points there (`egress::Resolver` asks at each connection).
+    pub fn egress_checked_host(&self, host: &str) -> bool {
+        let inner = self.inner.read();
+        inner.providers.values().any(|p| {
+            inner.provider_meta.get(&p.id).is_some_and(|m| !m.url_trusted && m.host.as_deref() == Some(host))
+                && !inner.provider_disowned(p)
+        })
+    }
+
+    /// Secret ids referenced by live providers, to load into memory.
+    pub fn credential_ids(&self) -> Vec<String> {
+        let inner = self.inner.read();
+        inner
+            .providers
+            .values()
+            .filter(|p| !inner.provider_disowned(p))
             .filter_map(|p| p.settings.credential.as_ref().map(|c| c.secret_id.clone()))
             .collect()
+    }
+
+    /// The providers and custom strategies scoped to `workspace` (every life of it, disowned or
+    /// not): what deleting the workspace removes.
+    pub fn scoped_to(&self, workspace: &str) -> Scoped {
+        self.scoped(workspace, |_| true)
+    }
+
+    /// The providers and strategies scoped to `workspace` that belong to an earlier life of it:
+    /// leftovers of a deletion whose cascade did not finish.
+    pub fn disowned_of(&self, workspace: &str) -> Scoped {
+        self.scoped(workspace, |disowned| disowned)
+    }
+
+    fn scoped(&self, workspace: &str, keep: impl Fn(bool) -> bool) -> Scoped {
+        let inner = self.inner.read();
+        let providers = inner
+            .providers
+            .values()
+            .filter(|p| p.settings.workspace.as_deref() == Some(workspace) && keep(inner.provider_disowned(p)))
+            .map(|p| (p.id.clone(), p.settings.credential.as_ref().map(|c| c.secret_id.clone())))
+            .collect();
+        let strategies = inner
+            .strategies
+            .values()
+            .filter(|v| {
+                v.spec.as_ref().is_some_and(|s| s.workspace.as_deref() == Some(workspace))
+                    && keep(inner.strategy_disowned(v))
+            })
+            .map(|v| v.id.clone())
+            .collect();
+        Scoped { providers, strategies }
     }
 
     fn add_key(inner: &mut Inner, key: &KeyRecord, workspace: Option<&str>, at: DateTime<Utc>) {
@@ -490,6 +690,14 @@ impl HotState {
 
 fn constant_eq(a: &KeyHash, b: &KeyHash) -> bool {
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Resources scoped to one workspace.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scoped {
+    /// (provider id, its credential's secret id)
+    pub providers: Vec<(String, Option<String>)>,
+    pub strategies: Vec<String>,
 }
 
 /// Post-commit delivery of this node's own events, so a change is visible to the next request.

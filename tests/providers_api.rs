@@ -14,7 +14,12 @@ async fn admin(gw: &Gateway, method: &str, path: &str, body: Option<Value>) -> (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_are_scoped_and_their_credentials_write_only() {
-    let gw = Gateway::start(Kind::Sqlite).await;
+    let backing = common::backing(Kind::Sqlite).await;
+    let mut config = common::config_for(&backing);
+    // A workspace key registers a provider on the mock upstream, which listens on loopback: the
+    // egress policy refuses that unless the operator allows it, as here.
+    config.egress.allow_cidrs = vec!["127.0.0.1/32".into()];
+    let gw = Gateway::start_with(backing, config).await;
     let mock = layerr_mock::spawn().await;
     let base = format!("{}/v1", mock.base_url());
     let ws_key = gw.workspace("acme", "standard").await;
@@ -34,7 +39,8 @@ async fn providers_are_scoped_and_their_credentials_write_only() {
     let fp1 = v["data"]["credential"]["fingerprint"].as_str().unwrap().to_string();
     assert_eq!(v["data"]["health"]["status"], "unknown");
 
-    // A workspace key adds a provider scoped to itself; the other workspace cannot see it.
+    // A workspace key adds a provider scoped to itself (its id qualified by the workspace); the
+    // other workspace cannot see it.
     let (s, _, v) = gw
         .call(
             "POST",
@@ -45,10 +51,12 @@ async fn providers_are_scoped_and_their_credentials_write_only() {
         .await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["data"]["workspace"], "acme");
+    assert_eq!(v["data"]["id"], "acme.acme-local");
+    assert_eq!(v["data"]["egress"]["urlSetBy"], "workspace");
     let (_, _, v) = gw.call("GET", "/api/providers", Some(&other_key), None).await;
     let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["openai-prod"]);
-    let (s, _, v) = gw.call("GET", "/api/providers/acme-local", Some(&other_key), None).await;
+    let (s, _, v) = gw.call("GET", "/api/providers/acme.acme-local", Some(&other_key), None).await;
     assert_error(s, &v, 404, "NOT_FOUND");
     let (s, _, v) = gw.call("PATCH", "/api/providers/openai-prod", Some(&ws_key), Some(json!({"name": "mine"}))).await;
     assert_error(s, &v, 403, "FORBIDDEN");
@@ -228,7 +236,7 @@ async fn custom_strategies_steer_the_router_and_calibration_is_recorded() {
     let (s, v) = admin(&gw, "PATCH", "/api/strategies/balanced", Some(json!({"name": "x"}))).await;
     assert_error(s, &v, 409, "CONFLICT");
     let (s, v) = admin(&gw, "GET", "/api/strategies/zzz", None).await;
-    assert_error(s, &v, 400, "INVALID_STRATEGY");
+    assert_error(s, &v, 404, "NOT_FOUND");
     let (s, v) = admin(
         &gw,
         "POST",

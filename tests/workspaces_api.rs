@@ -554,7 +554,10 @@ async fn delete_workspace_then_recreate() {
     send(&gw, "GET", "/api/workspaces/doomed", Some(&old_key), None).await.ok(200, Some("doomed"));
 
     let r = admin(&gw, "DELETE", "/api/workspaces/doomed", None).await;
-    assert_eq!(r.ok(200, Some("doomed")), &json!({"slug": "doomed", "deleted": true}));
+    assert_eq!(
+        r.ok(200, Some("doomed")),
+        &json!({"slug": "doomed", "deleted": true, "removed": {"providers": 0, "strategies": 0}})
+    );
 
     // Gone from every route.
     for sub in ["", "/health", "/limits", "/runtime", "/restrictions", "/keys"] {

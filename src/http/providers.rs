@@ -1,6 +1,11 @@
 //! Provider management: the nine `/api/providers…` routes. Admins manage global providers; a
 //! workspace key may add providers scoped to its own workspace and sees only those and the global
-//! ones. Credentials are write-only: stored encrypted, never returned (only a fingerprint).
+//! ones. Credentials are write-only: stored encrypted, never returned (only a fingerprint), and
+//! refused in `baseUrl` (where they would be stored in plain text).
+//!
+//! Ids a workspace key chooses are qualified by its workspace (`acme.local`), so they never
+//! collide with a neighbour's and a `409` reveals nothing about other workspaces. URLs a workspace
+//! key sets are held to the egress policy (`crate::egress`); an admin's are not.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use layerr_domain::provider::{
-    ProviderCommand, ProviderError as DomainError, ProviderPatch, ProviderSettings, ProviderStatus, TestOutcome,
+    url as provider_url, ProviderCommand, ProviderError as DomainError, ProviderPatch, ProviderSettings,
+    ProviderStatus, TestOutcome, UrlSource,
 };
 
 use super::auth::{key_scope, scope_for_new};
@@ -23,10 +29,11 @@ use super::error::{command_failed, ApiError};
 use super::extract::{ApiJson, ApiJsonOrDefault, ApiPath, ApiQuery};
 use super::AppState;
 use crate::catalog::ModelOverride;
+use crate::egress::Checked;
 use crate::llm::{ChatRequest, Message, Role};
 use crate::providers::{self, ProviderKind, Upstream};
 use crate::secrets::SecretBox;
-use crate::state::{Principal, ProviderView};
+use crate::state::{Principal, ProviderEgress, ProviderView};
 use crate::store::CommandContext;
 
 pub fn router() -> Router<AppState> {
@@ -52,18 +59,32 @@ struct ProviderBody {
     workspace: Option<String>,
     health: crate::routing::health::HealthReport,
     credential: serde_json::Value,
+    egress: EgressBody,
     model_overrides: Vec<serde_json::Value>,
     last_test: Option<serde_json::Value>,
     created_at: chrono::DateTime<Utc>,
     updated_at: chrono::DateTime<Utc>,
 }
 
+/// Who set the base URL, and whether the egress policy refuses it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EgressBody {
+    url_set_by: UrlSource,
+    refused: Option<String>,
+}
+
 fn body(app: &AppState, p: &ProviderView) -> ProviderBody {
+    body_with(app, p, &app.hot.provider_egress(&p.id))
+}
+
+fn body_with(app: &AppState, p: &ProviderView, egress: &ProviderEgress) -> ProviderBody {
     ProviderBody {
         id: p.id.clone(),
         name: p.settings.name.clone(),
         kind: p.settings.kind.clone(),
-        base_url: p.settings.base_url.clone(),
+        // Stored before credentials in URLs were refused: shown without them.
+        base_url: provider_url::redact(&p.settings.base_url),
         models: p.settings.models.clone(),
         status: p.settings.status,
         workspace: p.settings.workspace.clone(),
@@ -71,6 +92,10 @@ fn body(app: &AppState, p: &ProviderView) -> ProviderBody {
         credential: match &p.settings.credential {
             Some(c) => json!({ "configured": true, "fingerprint": c.fingerprint }),
             None => json!({ "configured": false }),
+        },
+        egress: EgressBody {
+            url_set_by: if egress.url_trusted { UrlSource::Admin } else { UrlSource::Workspace },
+            refused: egress.refused.clone(),
         },
         model_overrides: p.settings.model_overrides.clone(),
         last_test: p.last_test.as_ref().map(|(o, at)| json!({ "outcome": o, "at": at })),
@@ -149,7 +174,7 @@ async fn list(
         (Principal::Workspace { slug, .. }, _) => Some(slug.as_str()),
         (Principal::Admin { .. }, w) => w,
     };
-    let data: Vec<ProviderBody> = app.hot.providers(filter).iter().map(|v| body(&app, v)).collect();
+    let data: Vec<ProviderBody> = app.hot.provider_listing(filter).iter().map(|(v, e)| body_with(&app, v, e)).collect();
     Ok(envelope(&rid, filter, data))
 }
 
@@ -169,6 +194,39 @@ struct CreateBody {
     #[serde(default)]
     model_overrides: Vec<serde_json::Value>,
     status: Option<ProviderStatus>,
+}
+
+/// The id of a new provider or strategy. A workspace key's ids are qualified by its workspace
+/// (`local` becomes `acme.local`); a qualified id must name the resource's own workspace. Whether
+/// it is taken can then only depend on resources the caller may see.
+pub(super) fn new_id(p: &Principal, id: String, workspace: Option<&str>) -> Result<String, ApiError> {
+    let id = match (p, layerr_domain::provider::id_qualifier(&id)) {
+        (Principal::Workspace { slug, .. }, None) => format!("{slug}.{id}"),
+        _ => id,
+    };
+    layerr_domain::provider::validate_id(&id).map_err(|m| ApiError::field("id", m))?;
+    layerr_domain::provider::check_qualifier(&id, workspace).map_err(|m| ApiError::field("id", m))?;
+    Ok(id)
+}
+
+/// The life of `workspace` a new scoped resource belongs to.
+pub(super) fn incarnation_of(app: &AppState, workspace: Option<&str>) -> Result<Option<u32>, ApiError> {
+    workspace
+        .map(|ws| app.hot.workspace(ws).map(|w| w.incarnation).ok_or_else(|| ApiError::WorkspaceNotFound(ws.into())))
+        .transpose()
+}
+
+/// Refuses credentials in a base URL, and (for a workspace key) destinations the egress policy
+/// refuses. Returns who vouches for the URL.
+async fn check_url(app: &AppState, p: &Principal, url: &str) -> Result<UrlSource, ApiError> {
+    if let Some(why) = provider_url::credential_in(url) {
+        return Err(ApiError::field("baseUrl", why));
+    }
+    if p.is_admin() {
+        return Ok(UrlSource::Admin);
+    }
+    app.hot.egress_policy().check_url(url).await.map_err(|r| ApiError::field("baseUrl", r.to_string()))?;
+    Ok(UrlSource::Workspace)
 }
 
 fn slugify(name: &str) -> String {
@@ -194,7 +252,9 @@ async fn create(
         None => return Err(ApiError::field("baseUrl", "baseUrl is required for openai-compatible providers")),
     };
     validate_overrides(&b.model_overrides)?;
-    let id = b.id.unwrap_or_else(|| slugify(&b.name));
+    let id = new_id(&p, b.id.unwrap_or_else(|| slugify(&b.name)), workspace.as_deref())?;
+    let source = check_url(&app, &p, &base_url).await?;
+    let incarnation = incarnation_of(&app, workspace.as_deref())?;
     if app.hot.provider(&id).is_some() {
         return Err(ApiError::Conflict(format!("provider '{id}' already exists")));
     }
@@ -226,7 +286,7 @@ async fn create(
         &rid,
         &id,
         workspace.as_deref(),
-        ProviderCommand::RegisterProvider { id: id.clone(), settings, at: Utc::now() },
+        ProviderCommand::RegisterProvider { id: id.clone(), settings, incarnation, source, at: Utc::now() },
     )
     .await?;
     let v = visible(&app, &p, &id)?;
@@ -268,6 +328,11 @@ async fn update(
     if let Some(o) = &b.model_overrides {
         validate_overrides(o)?;
     }
+    let source = match &b.base_url {
+        Some(url) => check_url(&app, &p, url).await?,
+        None if p.is_admin() => UrlSource::Admin,
+        None => UrlSource::Workspace,
+    };
     let ws = v.settings.workspace.clone();
     let patch = ProviderPatch {
         name: b.name,
@@ -276,7 +341,7 @@ async fn update(
         status: b.status,
         model_overrides: b.model_overrides,
     };
-    exec(&app, &p, &rid, &id, ws.as_deref(), ProviderCommand::UpdateProvider { patch, at: Utc::now() }).await?;
+    exec(&app, &p, &rid, &id, ws.as_deref(), ProviderCommand::UpdateProvider { patch, source, at: Utc::now() }).await?;
     if let Some(key) = b.api_key {
         let credential = match key {
             Some(k) if !k.trim().is_empty() => Some(
@@ -289,6 +354,8 @@ async fn update(
             None => None,
         };
         exec(&app, &p, &rid, &id, ws.as_deref(), ProviderCommand::SetCredential { credential, at: Utc::now() }).await?;
+        // The replaced key is no longer needed at rest.
+        forget_secret(&app, v.settings.credential.as_ref()).await;
     }
     let v = visible(&app, &p, &id)?;
     Ok(envelope(&rid, ws.as_deref(), body(&app, &v)))
@@ -303,8 +370,18 @@ async fn remove(
     let v = visible(&app, &p, &id)?;
     may_manage(&p, &v)?;
     let ws = v.settings.workspace.clone();
-    exec(&app, &p, &rid, &id, ws.as_deref(), ProviderCommand::RemoveProvider { at: Utc::now() }).await?;
+    exec(&app, &p, &rid, &id, ws.as_deref(), ProviderCommand::RemoveProvider { reason: None, at: Utc::now() }).await?;
+    forget_secret(&app, v.settings.credential.as_ref()).await;
     Ok(envelope(&rid, ws.as_deref(), json!({ "id": id, "deleted": true })))
+}
+
+/// Deletes a secret no provider references any more. A failure leaves an encrypted row no
+/// provider points at: logged, not the caller's problem.
+async fn forget_secret(app: &AppState, credential: Option<&layerr_domain::provider::CredentialRef>) {
+    let Some(c) = credential else { return };
+    if let Err(e) = app.secrets.delete(&app.store.db, std::slice::from_ref(&c.secret_id)).await {
+        tracing::warn!(error = %e, secret = %c.secret_id, "could not delete a provider's replaced secret");
+    }
 }
 
 async fn health(
@@ -341,6 +418,15 @@ async fn test(
 ) -> Result<Response, ApiError> {
     let v = visible(&app, &p, &id)?;
     may_manage(&p, &v)?;
+    // A URL a workspace key set is checked again now (DNS may answer differently than it did at
+    // registration); the connection itself is checked too (`egress::Resolver`).
+    if !app.hot.provider_egress(&id).url_trusted {
+        app.hot
+            .egress_policy()
+            .check_url(&v.settings.base_url)
+            .await
+            .map_err(|r| ApiError::field("baseUrl", r.to_string()))?;
+    }
     let model = b.model.or_else(|| v.settings.models.first().cloned());
     let kind =
         ProviderKind::parse(&v.settings.kind).ok_or_else(|| ApiError::internal("stored provider type is unknown"))?;
@@ -394,34 +480,57 @@ struct DiscoverQuery {
 
 async fn discover(
     State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
     ApiQuery(q): ApiQuery<DiscoverQuery>,
 ) -> Result<Response, ApiError> {
-    let mut targets: Vec<(ProviderKind, String, &'static str)> = vec![
-        (ProviderKind::Ollama, "http://127.0.0.1:11434".into(), "ollama"),
-        (ProviderKind::OpenAiCompatible, "http://127.0.0.1:1234/v1".into(), "lm-studio"),
-        (ProviderKind::OpenAiCompatible, "http://127.0.0.1:8000/v1".into(), "vllm"),
+    // (kind, base URL, server label, named by the caller)
+    let mut targets: Vec<(ProviderKind, String, &'static str, bool)> = vec![
+        (ProviderKind::Ollama, "http://127.0.0.1:11434".into(), "ollama", false),
+        (ProviderKind::OpenAiCompatible, "http://127.0.0.1:1234/v1".into(), "lm-studio", false),
+        (ProviderKind::OpenAiCompatible, "http://127.0.0.1:8000/v1".into(), "vllm", false),
     ];
-    let extra: Vec<String> = app
-        .config
-        .gateway
-        .discover_urls
-        .iter()
-        .cloned()
-        .chain(q.urls.iter().flat_map(|u| u.split(',').map(|s| s.trim().to_string())).filter(|s| !s.is_empty()))
-        .collect();
-    for u in extra {
+    let requested: Vec<String> =
+        q.urls.iter().flat_map(|u| u.split(',').map(|s| s.trim().to_string())).filter(|s| !s.is_empty()).collect();
+    let configured = app.config.gateway.discover_urls.iter().map(|u| (u, false));
+    for (u, named) in configured.chain(requested.iter().map(|u| (u, true))) {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
             return Err(ApiError::field("urls", format!("'{u}' is not an http(s) URL")));
         }
-        targets.push((ProviderKind::Ollama, u.clone(), "custom"));
-        targets.push((ProviderKind::OpenAiCompatible, format!("{}/v1", u.trim_end_matches('/')), "custom"));
+        targets.push((ProviderKind::Ollama, u.clone(), "custom", named));
+        targets.push((ProviderKind::OpenAiCompatible, format!("{}/v1", u.trim_end_matches('/')), "custom", named));
     }
-    let probes = targets.iter().map(|(kind, url, label)| {
-        let app = app.clone();
+    // A workspace key probes only what the egress policy lets it reach: not the gateway host's
+    // own ports, nor the operator's network. The addresses checked are the ones connected to.
+    let mut client = app.http.clone();
+    if !p.is_admin() {
+        let policy = app.hot.egress_policy();
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_millis(app.config.gateway.connect_timeout_ms));
+        let mut allowed = Vec::new();
+        for t in targets {
+            match policy.check_url(&t.1).await {
+                Ok(Checked::Literal(_)) => allowed.push(t),
+                Ok(Checked::Resolved { host, addrs }) => {
+                    builder = builder.resolve_to_addrs(&host, &addrs);
+                    allowed.push(t);
+                }
+                // Not resolvable now: nothing checked to pin the connection to, so not probed.
+                Ok(Checked::Unresolved) => {}
+                Err(r) if t.3 => return Err(ApiError::field("urls", r.to_string())),
+                // Built-in and configured targets the policy refuses are skipped.
+                Err(_) => {}
+            }
+        }
+        targets = allowed;
+        client = builder.build().map_err(ApiError::internal)?;
+    }
+    let probes = targets.iter().map(|(kind, url, label, _)| {
+        let client = client.clone();
         async move {
             let up = Upstream {
-                client: &app.http,
+                client: &client,
                 kind: *kind,
                 base_url: url,
                 api_key: None,

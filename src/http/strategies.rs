@@ -1,6 +1,8 @@
 //! Strategy routes: list, create, get, patch, delete, calibrate, and a workspace's default
 //! strategy. Built-in strategies are listed with their weights and cannot be changed; custom
-//! ones are Strategy aggregates, global (admin) or scoped to a workspace.
+//! ones are Strategy aggregates, global (admin) or scoped to a workspace. Ids a workspace key
+//! chooses are qualified by its workspace (as providers' are), and another workspace's strategy
+//! answers `404` exactly as a missing one does.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -58,9 +60,14 @@ fn visible_custom(app: &AppState, p: &Principal, id: &str) -> Option<StrategyVie
     }
 }
 
+/// A strategy the caller cannot see: missing or another workspace's, the same answer.
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("strategy '{id}' does not exist"))
+}
+
 fn command_error(e: AggregateError<StrategyError>) -> ApiError {
     command_failed(e, "strategy", |u| match u {
-        StrategyError::NotFound => ApiError::InvalidStrategy("strategy does not exist".into()),
+        StrategyError::NotFound => ApiError::NotFound("strategy does not exist".into()),
         e @ (StrategyError::AlreadyExists(_) | StrategyError::BuiltIn(_)) => ApiError::Conflict(e.to_string()),
         StrategyError::Invalid(m) => ApiError::validation(m),
     })
@@ -112,11 +119,16 @@ async fn create(
     ApiJson(b): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
     let workspace = scope_for_new(&app, &p, b.workspace)?;
-    if let Some(c) = &b.constraints.allowed_providers.iter().find(|id| app.hot.provider(id).is_none()) {
+    let id = super::providers::new_id(&p, b.id, workspace.as_deref())?;
+    let incarnation = super::providers::incarnation_of(&app, workspace.as_deref())?;
+    // Only providers the strategy's workspace can see count: another workspace's are as absent
+    // as missing ones.
+    let known = |pid: &String| app.hot.provider(pid).is_some_and(|v| v.visible_to(workspace.as_deref()));
+    if let Some(c) = b.constraints.allowed_providers.iter().find(|pid| !known(pid)) {
         return Err(ApiError::field("constraints.allowedProviders", format!("provider '{c}' does not exist")));
     }
     let spec = StrategySpec {
-        name: b.name.unwrap_or_else(|| b.id.clone()),
+        name: b.name.unwrap_or_else(|| id.clone()),
         description: b.description,
         weights: b.weights,
         constraints: b.constraints,
@@ -126,14 +138,14 @@ async fn create(
         &app,
         &p,
         &rid,
-        &b.id,
+        &id,
         workspace.as_deref(),
-        StrategyCommand::CreateStrategy { id: b.id.clone(), spec, at: Utc::now() },
+        StrategyCommand::CreateStrategy { id: id.clone(), spec, incarnation, at: Utc::now() },
     )
     .await?;
     let v = app
         .hot
-        .strategy_view(&b.id)
+        .strategy_view(&id)
         .and_then(|v| custom_json(&v))
         .ok_or_else(|| ApiError::internal("strategy vanished"))?;
     Ok(created(&rid, workspace.as_deref(), v))
@@ -148,8 +160,7 @@ async fn show(
     if let Some(b) = builtin_json(&id) {
         return Ok(envelope(&rid, key_scope(&p), b));
     }
-    let v = visible_custom(&app, &p, &id)
-        .ok_or_else(|| ApiError::InvalidStrategy(format!("strategy '{id}' does not exist")))?;
+    let v = visible_custom(&app, &p, &id).ok_or_else(|| not_found(&id))?;
     Ok(envelope(&rid, key_scope(&p), custom_json(&v)))
 }
 
@@ -172,8 +183,7 @@ async fn update(
     if strategy::builtin(&id).is_some() {
         return Err(ApiError::Conflict(format!("built-in strategy '{id}' cannot be changed")));
     }
-    let v = visible_custom(&app, &p, &id)
-        .ok_or_else(|| ApiError::InvalidStrategy(format!("strategy '{id}' does not exist")))?;
+    let v = visible_custom(&app, &p, &id).ok_or_else(|| not_found(&id))?;
     may_manage(&p, &v)?;
     let ws = v.spec.as_ref().and_then(|s| s.workspace.clone());
     exec(&app, &p, &rid, &id, ws.as_deref(), StrategyCommand::UpdateStrategy { patch, at: Utc::now() }).await?;
@@ -190,11 +200,10 @@ async fn remove(
     if strategy::builtin(&id).is_some() {
         return Err(ApiError::Conflict(format!("built-in strategy '{id}' cannot be deleted")));
     }
-    let v = visible_custom(&app, &p, &id)
-        .ok_or_else(|| ApiError::InvalidStrategy(format!("strategy '{id}' does not exist")))?;
+    let v = visible_custom(&app, &p, &id).ok_or_else(|| not_found(&id))?;
     may_manage(&p, &v)?;
     let ws = v.spec.as_ref().and_then(|s| s.workspace.clone());
-    exec(&app, &p, &rid, &id, ws.as_deref(), StrategyCommand::DeleteStrategy { at: Utc::now() }).await?;
+    exec(&app, &p, &rid, &id, ws.as_deref(), StrategyCommand::DeleteStrategy { reason: None, at: Utc::now() }).await?;
     Ok(envelope(&rid, ws.as_deref(), json!({ "id": id, "deleted": true })))
 }
 
@@ -221,8 +230,7 @@ async fn calibrate(
             None
         }
         None => {
-            let v = visible_custom(&app, &p, &id)
-                .ok_or_else(|| ApiError::InvalidStrategy(format!("strategy '{id}' does not exist")))?;
+            let v = visible_custom(&app, &p, &id).ok_or_else(|| not_found(&id))?;
             may_manage(&p, &v)?;
             v.spec.as_ref().and_then(|s| s.workspace.clone())
         }

@@ -1,6 +1,11 @@
 //! The workspace routes: list, create, get, patch, delete, health, limits, runtime profile,
 //! restrictions, and API keys. Each change is a command on the Workspace aggregate; reads come
 //! from the in-memory state the events keep current.
+//!
+//! Deleting a workspace removes what was scoped to it, as events (`ProviderRemoved` and
+//! `StrategyDeleted` with reason `workspaceDeleted`), and deletes its providers' secrets. Should
+//! that cascade not finish, the leftovers are already disowned (they belong to a life of the slug
+//! that has ended: `crate::state`), and creating the slug again sweeps them.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -19,7 +24,7 @@ use super::envelope::{created, envelope, page, Page, RequestId};
 use super::error::{command_failed, ApiError};
 use super::extract::{ApiJson, ApiJsonOrDefault, ApiPath, ApiQuery};
 use super::AppState;
-use crate::state::{KeyInfo, Principal, WorkspaceView};
+use crate::state::{KeyInfo, Principal, Scoped, WorkspaceView};
 use crate::store::CommandContext;
 
 pub fn router() -> Router<AppState> {
@@ -201,7 +206,15 @@ async fn create(
         tier: b.tier.unwrap_or_default(),
         at: Utc::now(),
     };
+    let started_ms = Utc::now().timestamp_millis();
     exec(&app, &p, &rid, &b.slug, cmd).await?;
+    // Leftovers of an earlier life whose deletion did not finish its cascade: disowned already,
+    // removed now.
+    let left = app.hot.disowned_of(&b.slug);
+    if left != Scoped::default() {
+        remove_scoped(&app, &p, &rid, &b.slug, &left).await;
+    }
+    forget_secrets(&app, &b.slug, started_ms).await;
     let key = issue_key(&app, &p, &rid, &b.slug, key_name).await?;
     let w = current(&app, &b.slug)?;
     let mut data = serde_json::to_value(body(&w)).map_err(ApiError::internal)?;
@@ -254,12 +267,63 @@ async fn remove(
 ) -> Result<Response, ApiError> {
     require_admin(&p)?;
     workspace_for(&app, &p, &slug)?;
-    exec(&app, &p, &rid, &slug, WorkspaceCommand::DeleteWorkspace { at: Utc::now() }).await?;
+    let at = Utc::now();
+    exec(&app, &p, &rid, &slug, WorkspaceCommand::DeleteWorkspace { at }).await?;
     // A workspace created again under this slug starts with no spend (the read models forget the
-    // old one's requests too).
+    // old one's requests too), no providers, no strategies and no stored keys.
     app.ledger.forget(&slug);
     app.limiter.forget(&slug);
-    Ok(envelope(&rid, Some(&slug), json!({ "slug": slug, "deleted": true })))
+    let scoped = app.hot.scoped_to(&slug);
+    let (providers, strategies) = remove_scoped(&app, &p, &rid, &slug, &scoped).await;
+    forget_secrets(&app, &slug, Utc::now().timestamp_millis() + 1).await;
+    Ok(envelope(
+        &rid,
+        Some(&slug),
+        json!({ "slug": slug, "deleted": true, "removed": { "providers": providers, "strategies": strategies } }),
+    ))
+}
+
+/// Removes a deleted workspace's providers and custom strategies (`reason: workspaceDeleted`).
+/// Best effort: what fails stays disowned and is swept when the slug is created again. Returns
+/// how many of each were removed.
+async fn remove_scoped(app: &AppState, p: &Principal, rid: &RequestId, slug: &str, scoped: &Scoped) -> (usize, usize) {
+    use layerr_domain::provider::{ProviderCommand, ProviderError, RemovalReason};
+    use layerr_domain::strategy::{StrategyCommand, StrategyError};
+    let ctx = ctx(p, rid, slug);
+    let reason = Some(RemovalReason::WorkspaceDeleted);
+    let mut removed = (0, 0);
+    for (id, secret) in &scoped.providers {
+        let cmd = ProviderCommand::RemoveProvider { reason, at: Utc::now() };
+        match app.store.execute(&app.store.providers, id, cmd, &ctx).await {
+            Ok(()) => removed.0 += 1,
+            // Removed meanwhile (another node's sweep, or an explicit delete).
+            Err(AggregateError::UserError(ProviderError::NotFound)) => {}
+            Err(e) => tracing::warn!(error = %e, provider = %id, workspace = %slug,
+                "could not remove a deleted workspace's provider; it stays disowned"),
+        }
+        if let Some(secret) = secret {
+            if let Err(e) = app.secrets.delete(&app.store.db, std::slice::from_ref(secret)).await {
+                tracing::warn!(error = %e, provider = %id, "could not delete a removed provider's secret");
+            }
+        }
+    }
+    for id in &scoped.strategies {
+        let cmd = StrategyCommand::DeleteStrategy { reason, at: Utc::now() };
+        match app.store.execute(&app.store.strategies, id, cmd, &ctx).await {
+            Ok(()) => removed.1 += 1,
+            Err(AggregateError::UserError(StrategyError::NotFound)) => {}
+            Err(e) => tracing::warn!(error = %e, strategy = %id, workspace = %slug,
+                "could not remove a deleted workspace's strategy; it stays disowned"),
+        }
+    }
+    removed
+}
+
+/// Deletes the secrets stored for `slug` before `before_ms` (rotated-away keys included).
+async fn forget_secrets(app: &AppState, slug: &str, before_ms: i64) {
+    if let Err(e) = app.secrets.delete_workspace(&app.store.db, slug, before_ms).await {
+        tracing::warn!(error = %e, workspace = %slug, "could not delete a deleted workspace's secrets");
+    }
 }
 
 async fn health(

@@ -23,14 +23,28 @@ fn settings() -> ProviderSettings {
 }
 
 fn registered() -> ProviderEvent {
-    ProviderEvent::ProviderRegistered { id: "openai-prod".into(), settings: settings(), at: at() }
+    ProviderEvent::ProviderRegistered {
+        id: "openai-prod".into(),
+        settings: settings(),
+        incarnation: None,
+        url_source: Some(UrlSource::Admin),
+        at: at(),
+    }
+}
+
+fn register(id: &str, settings: ProviderSettings) -> ProviderCommand {
+    ProviderCommand::RegisterProvider { id: id.into(), settings, incarnation: None, source: UrlSource::Admin, at: at() }
+}
+
+fn scoped(ws: &str) -> ProviderSettings {
+    ProviderSettings { workspace: Some(ws.into()), ..settings() }
 }
 
 #[test]
 fn registers_a_valid_provider() {
     F::with(())
         .given_no_previous_events()
-        .when(ProviderCommand::RegisterProvider { id: "openai-prod".into(), settings: settings(), at: at() })
+        .when(register("openai-prod", settings()))
         .then_expect_events(vec![registered()]);
 }
 
@@ -38,25 +52,22 @@ fn registers_a_valid_provider() {
 fn refuses_bad_type_url_id_and_duplicates() {
     let mut s = settings();
     s.kind = "cohere".into();
-    F::with(())
-        .given_no_previous_events()
-        .when(ProviderCommand::RegisterProvider { id: "p1".into(), settings: s, at: at() })
-        .then_expect_error(ProviderError::Invalid(
-            "type must be one of openai, anthropic, ollama, gemini, openai-compatible".into(),
-        ));
+    F::with(()).given_no_previous_events().when(register("p1", s)).then_expect_error(ProviderError::Invalid(
+        "type must be one of openai, anthropic, ollama, gemini, openai-compatible".into(),
+    ));
     let mut s = settings();
     s.base_url = "ftp://x".into();
     F::with(())
         .given_no_previous_events()
-        .when(ProviderCommand::RegisterProvider { id: "p1".into(), settings: s, at: at() })
+        .when(register("p1", s))
         .then_expect_error(ProviderError::Invalid("baseUrl must be an http:// or https:// URL".into()));
     F::with(())
         .given_no_previous_events()
-        .when(ProviderCommand::RegisterProvider { id: "Bad Id".into(), settings: settings(), at: at() })
-        .then_expect_error(ProviderError::Invalid("id must be 2..=63 characters of a-z, 0-9, '-' and '_'".into()));
+        .when(register("Bad Id", settings()))
+        .then_expect_error(ProviderError::Invalid(ID_RULE.into()));
     F::with(())
         .given(vec![registered()])
-        .when(ProviderCommand::RegisterProvider { id: "openai-prod".into(), settings: settings(), at: at() })
+        .when(register("openai-prod", settings()))
         .then_expect_error(ProviderError::AlreadyExists("openai-prod".into()));
 }
 
@@ -73,13 +84,20 @@ fn update_records_before_and_after_and_no_op_is_silent() {
                 status: Some(ProviderStatus::Disabled),
                 ..Default::default()
             },
+            source: UrlSource::Workspace,
             at: at(),
         })
-        .then_expect_events(vec![ProviderEvent::ProviderUpdated { before: settings(), after, at: at() }]);
+        .then_expect_events(vec![ProviderEvent::ProviderUpdated {
+            before: settings(),
+            after,
+            url_source: None,
+            at: at(),
+        }]);
     F::with(())
         .given(vec![registered()])
         .when(ProviderCommand::UpdateProvider {
             patch: ProviderPatch { name: Some("OpenAI prod".into()), ..Default::default() },
+            source: UrlSource::Workspace,
             at: at(),
         })
         .then_expect_events(vec![]);
@@ -97,11 +115,115 @@ fn credential_rotation_and_removal() {
             at: at(),
         }]);
     F::with(())
-        .given(vec![registered(), ProviderEvent::ProviderRemoved { at: at() }])
-        .when(ProviderCommand::RemoveProvider { at: at() })
+        .given(vec![registered(), ProviderEvent::ProviderRemoved { reason: None, at: at() }])
+        .when(ProviderCommand::RemoveProvider { reason: None, at: at() })
         .then_expect_error(ProviderError::NotFound);
     F::with(())
-        .given(vec![registered(), ProviderEvent::ProviderRemoved { at: at() }])
-        .when(ProviderCommand::RegisterProvider { id: "openai-prod".into(), settings: settings(), at: at() })
+        .given(vec![registered(), ProviderEvent::ProviderRemoved { reason: None, at: at() }])
+        .when(register("openai-prod", settings()))
         .then_expect_events(vec![registered()]);
+}
+
+#[test]
+fn credentials_in_the_base_url_are_refused() {
+    for url in ["https://user:sk-live-1@api.example.com/v1", "https://api.example.com/v1?api_key=sk-live-1"] {
+        let s = ProviderSettings { base_url: url.into(), ..settings() };
+        let err = s.validate().unwrap_err();
+        assert!(err.contains("apiKey"), "{url}: {err}");
+        F::with(()).given_no_previous_events().when(register("p1", s)).then_expect_error(ProviderError::Invalid(err));
+    }
+}
+
+#[test]
+fn qualified_ids_belong_to_their_workspace() {
+    F::with(()).given_no_previous_events().when(register("acme.local", scoped("acme"))).then_expect_events(vec![
+        ProviderEvent::ProviderRegistered {
+            id: "acme.local".into(),
+            settings: scoped("acme"),
+            incarnation: None,
+            url_source: Some(UrlSource::Admin),
+            at: at(),
+        },
+    ]);
+    for (id, s) in [("acme.local", scoped("beta")), ("acme.local", settings())] {
+        F::with(()).given_no_previous_events().when(register(id, s)).then_expect_error(ProviderError::Invalid(
+            "an id qualified with 'acme.' belongs to a provider or strategy of workspace 'acme'".into(),
+        ));
+    }
+    for bad in ["acme.", ".local", "a.b.c", "-x.local", "acme.l"] {
+        assert!(validate_id(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_later_life_of_the_same_workspace_supersedes_a_leftover() {
+    let held = ProviderEvent::ProviderRegistered {
+        id: "acme.local".into(),
+        settings: scoped("acme"),
+        incarnation: Some(1),
+        url_source: Some(UrlSource::Workspace),
+        at: at(),
+    };
+    let again = |incarnation| ProviderCommand::RegisterProvider {
+        id: "acme.local".into(),
+        settings: scoped("acme"),
+        incarnation,
+        source: UrlSource::Workspace,
+        at: at(),
+    };
+    F::with(()).given(vec![held.clone()]).when(again(Some(2))).then_expect_events(vec![
+        ProviderEvent::ProviderRemoved { reason: Some(RemovalReason::WorkspaceDeleted), at: at() },
+        ProviderEvent::ProviderRegistered {
+            id: "acme.local".into(),
+            settings: scoped("acme"),
+            incarnation: Some(2),
+            url_source: Some(UrlSource::Workspace),
+            at: at(),
+        },
+    ]);
+    // The same life, an unknown one, or another workspace: still taken.
+    for incarnation in [Some(1), None] {
+        F::with(())
+            .given(vec![held.clone()])
+            .when(again(incarnation))
+            .then_expect_error(ProviderError::AlreadyExists("acme.local".into()));
+    }
+}
+
+#[test]
+fn setting_the_url_records_who_set_it() {
+    let ws_registered = ProviderEvent::ProviderRegistered {
+        id: "acme.local".into(),
+        settings: scoped("acme"),
+        incarnation: Some(1),
+        url_source: Some(UrlSource::Workspace),
+        at: at(),
+    };
+    let same_url = ProviderPatch { base_url: Some(settings().base_url), ..Default::default() };
+    // An admin re-setting the same URL vouches for it: an event, with no settings change.
+    F::with(())
+        .given(vec![ws_registered.clone()])
+        .when(ProviderCommand::UpdateProvider { patch: same_url.clone(), source: UrlSource::Admin, at: at() })
+        .then_expect_events(vec![ProviderEvent::ProviderUpdated {
+            before: scoped("acme"),
+            after: scoped("acme"),
+            url_source: Some(UrlSource::Admin),
+            at: at(),
+        }]);
+    F::with(())
+        .given(vec![ws_registered])
+        .when(ProviderCommand::UpdateProvider { patch: same_url, source: UrlSource::Workspace, at: at() })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn version_1_0_payloads_still_read() {
+    let old = serde_json::json!({"ProviderRegistered": {"id": "p1", "settings": {
+        "name": "p", "type": "openai", "baseUrl": "https://api.openai.com/v1", "models": [], "status": "active",
+        "workspace": "acme", "credential": null}, "at": "2026-01-01T00:00:00Z"}});
+    let e: ProviderEvent = serde_json::from_value(old).unwrap();
+    assert!(matches!(e, ProviderEvent::ProviderRegistered { incarnation: None, url_source: None, .. }));
+    let e: ProviderEvent =
+        serde_json::from_value(serde_json::json!({"ProviderRemoved": {"at": "2026-01-01T00:00:00Z"}})).unwrap();
+    assert_eq!(e, ProviderEvent::ProviderRemoved { reason: None, at: at() });
 }

@@ -2,6 +2,10 @@
 //! constraints), global or scoped to one workspace, and its calibration runs. The built-in
 //! strategies (`cost`, `speed`, `quality`, `balanced`) exist without events; their calibrations
 //! are recorded on an aggregate of the same id.
+//!
+//! Ids follow the providers' rule (`crate::provider::validate_id`): a strategy a workspace key
+//! creates is qualified by its workspace (`acme.frugal`), and a scoped strategy records the life of
+//! its workspace it belongs to, so a slug created again does not inherit it.
 
 #[cfg(test)]
 mod tests;
@@ -11,6 +15,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
+pub use crate::provider::RemovalReason;
+use crate::provider::{check_qualifier, supersedes};
 use crate::trace::Weights;
 
 pub const BUILTIN: &[&str] = &["cost", "speed", "quality", "balanced"];
@@ -87,6 +93,8 @@ pub enum StrategyCommand {
     CreateStrategy {
         id: String,
         spec: StrategySpec,
+        /// The life of the strategy's workspace it belongs to (`None` for a global strategy).
+        incarnation: Option<u32>,
         at: DateTime<Utc>,
     },
     UpdateStrategy {
@@ -94,6 +102,7 @@ pub enum StrategyCommand {
         at: DateTime<Utc>,
     },
     DeleteStrategy {
+        reason: Option<RemovalReason>,
         at: DateTime<Utc>,
     },
     /// The inputs recomputed from recorded traffic (per provider/model: latency, reliability,
@@ -107,10 +116,29 @@ pub enum StrategyCommand {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all_fields = "camelCase")]
 pub enum StrategyEvent {
-    StrategyCreated { id: String, spec: StrategySpec, at: DateTime<Utc> },
-    StrategyUpdated { before: StrategySpec, after: StrategySpec, at: DateTime<Utc> },
-    StrategyDeleted { at: DateTime<Utc> },
-    StrategyCalibrated { report: serde_json::Value, at: DateTime<Utc> },
+    /// 1.1 added `incarnation` (absent on 1.0 events and for global strategies).
+    StrategyCreated {
+        id: String,
+        spec: StrategySpec,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incarnation: Option<u32>,
+        at: DateTime<Utc>,
+    },
+    StrategyUpdated {
+        before: StrategySpec,
+        after: StrategySpec,
+        at: DateTime<Utc>,
+    },
+    /// 1.1 added `reason` (absent for an explicit delete).
+    StrategyDeleted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<RemovalReason>,
+        at: DateTime<Utc>,
+    },
+    StrategyCalibrated {
+        report: serde_json::Value,
+        at: DateTime<Utc>,
+    },
 }
 
 impl StrategyEvent {
@@ -118,7 +146,7 @@ impl StrategyEvent {
         match self {
             StrategyEvent::StrategyCreated { at, .. }
             | StrategyEvent::StrategyUpdated { at, .. }
-            | StrategyEvent::StrategyDeleted { at }
+            | StrategyEvent::StrategyDeleted { at, .. }
             | StrategyEvent::StrategyCalibrated { at, .. } => *at,
         }
     }
@@ -136,7 +164,11 @@ impl DomainEvent for StrategyEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_string()
+        match self {
+            StrategyEvent::StrategyCreated { .. } | StrategyEvent::StrategyDeleted { .. } => "1.1",
+            StrategyEvent::StrategyUpdated { .. } | StrategyEvent::StrategyCalibrated { .. } => "1.0",
+        }
+        .to_string()
     }
 }
 
@@ -157,16 +189,15 @@ pub struct Strategy {
     pub id: String,
     pub spec: Option<StrategySpec>,
     pub calibrations: u32,
+    /// The workspace life a scoped strategy belongs to; `None` for global strategies and for
+    /// those created before events carried it.
+    #[serde(default)]
+    pub incarnation: Option<u32>,
 }
 
+/// The providers' id rule: a bare name, or `<workspace slug>.<name>`.
 pub fn validate_id(id: &str) -> Result<(), String> {
-    let ok = (2..=63).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err("id must be 2..=63 characters of a-z, 0-9, '-' and '_'".into())
-    }
+    crate::provider::validate_id(id)
 }
 
 impl Aggregate for Strategy {
@@ -180,16 +211,23 @@ impl Aggregate for Strategy {
         use StrategyCommand as C;
         use StrategyEvent as E;
         let event = match command {
-            C::CreateStrategy { id, spec, at } => {
+            C::CreateStrategy { id, spec, incarnation, at } => {
                 if BUILTIN.contains(&id.as_str()) {
                     return Err(StrategyError::BuiltIn(id));
                 }
-                if self.spec.is_some() {
-                    return Err(StrategyError::AlreadyExists(id));
-                }
                 validate_id(&id).map_err(StrategyError::Invalid)?;
+                check_qualifier(&id, spec.workspace.as_deref()).map_err(StrategyError::Invalid)?;
                 spec.validate().map_err(StrategyError::Invalid)?;
-                E::StrategyCreated { id, spec, at }
+                if let Some(held) = &self.spec {
+                    if !supersedes(
+                        (held.workspace.as_deref(), self.incarnation),
+                        (spec.workspace.as_deref(), incarnation),
+                    ) {
+                        return Err(StrategyError::AlreadyExists(id));
+                    }
+                    sink.write(E::StrategyDeleted { reason: Some(RemovalReason::WorkspaceDeleted), at }, self).await;
+                }
+                E::StrategyCreated { id, spec, incarnation, at }
             }
             C::UpdateStrategy { patch, at } => {
                 let before = self.spec.clone().ok_or(StrategyError::NotFound)?;
@@ -206,9 +244,9 @@ impl Aggregate for Strategy {
                 }
                 E::StrategyUpdated { before, after, at }
             }
-            C::DeleteStrategy { at } => {
+            C::DeleteStrategy { reason, at } => {
                 self.spec.as_ref().ok_or(StrategyError::NotFound)?;
-                E::StrategyDeleted { at }
+                E::StrategyDeleted { reason, at }
             }
             C::RecordCalibration { report, at } => E::StrategyCalibrated { report, at },
         };
@@ -218,12 +256,16 @@ impl Aggregate for Strategy {
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            StrategyEvent::StrategyCreated { id, spec, .. } => {
+            StrategyEvent::StrategyCreated { id, spec, incarnation, .. } => {
                 self.id = id;
                 self.spec = Some(spec);
+                self.incarnation = incarnation;
             }
             StrategyEvent::StrategyUpdated { after, .. } => self.spec = Some(after),
-            StrategyEvent::StrategyDeleted { .. } => self.spec = None,
+            StrategyEvent::StrategyDeleted { .. } => {
+                self.spec = None;
+                self.incarnation = None;
+            }
             StrategyEvent::StrategyCalibrated { .. } => self.calibrations += 1,
         }
     }

@@ -23,12 +23,22 @@ fn spec() -> StrategySpec {
 fn create_update_delete() {
     F::with(())
         .given_no_previous_events()
-        .when(StrategyCommand::CreateStrategy { id: "cheap-coder".into(), spec: spec(), at: at() })
-        .then_expect_events(vec![StrategyEvent::StrategyCreated { id: "cheap-coder".into(), spec: spec(), at: at() }]);
+        .when(StrategyCommand::CreateStrategy { id: "cheap-coder".into(), spec: spec(), incarnation: None, at: at() })
+        .then_expect_events(vec![StrategyEvent::StrategyCreated {
+            id: "cheap-coder".into(),
+            spec: spec(),
+            incarnation: None,
+            at: at(),
+        }]);
     let mut after = spec();
     after.weights = Weights { quality: 0.9, speed: 0.05, cost: 0.05 };
     F::with(())
-        .given(vec![StrategyEvent::StrategyCreated { id: "cheap-coder".into(), spec: spec(), at: at() }])
+        .given(vec![StrategyEvent::StrategyCreated {
+            id: "cheap-coder".into(),
+            spec: spec(),
+            incarnation: None,
+            at: at(),
+        }])
         .when(StrategyCommand::UpdateStrategy {
             patch: StrategyPatch { weights: Some(after.weights.clone()), ..Default::default() },
             at: at(),
@@ -36,7 +46,7 @@ fn create_update_delete() {
         .then_expect_events(vec![StrategyEvent::StrategyUpdated { before: spec(), after, at: at() }]);
     F::with(())
         .given_no_previous_events()
-        .when(StrategyCommand::DeleteStrategy { at: at() })
+        .when(StrategyCommand::DeleteStrategy { reason: None, at: at() })
         .then_expect_error(StrategyError::NotFound);
 }
 
@@ -44,19 +54,19 @@ fn create_update_delete() {
 fn builtins_and_bad_specs_are_refused() {
     F::with(())
         .given_no_previous_events()
-        .when(StrategyCommand::CreateStrategy { id: "balanced".into(), spec: spec(), at: at() })
+        .when(StrategyCommand::CreateStrategy { id: "balanced".into(), spec: spec(), incarnation: None, at: at() })
         .then_expect_error(StrategyError::BuiltIn("balanced".into()));
     let mut bad = spec();
     bad.weights.cost = 1.5;
     F::with(())
         .given_no_previous_events()
-        .when(StrategyCommand::CreateStrategy { id: "x1".into(), spec: bad, at: at() })
+        .when(StrategyCommand::CreateStrategy { id: "x1".into(), spec: bad, incarnation: None, at: at() })
         .then_expect_error(StrategyError::Invalid("weights.cost must be between 0 and 1".into()));
     let mut bad = spec();
     bad.constraints.required_capabilities = vec!["telepathy".into()];
     F::with(())
         .given_no_previous_events()
-        .when(StrategyCommand::CreateStrategy { id: "x1".into(), spec: bad, at: at() })
+        .when(StrategyCommand::CreateStrategy { id: "x1".into(), spec: bad, incarnation: None, at: at() })
         .then_expect_error(StrategyError::Invalid(
             "constraints.requiredCapabilities: unknown capability 'telepathy'".into(),
         ));
@@ -69,4 +79,24 @@ fn calibration_is_recorded_even_for_builtins() {
         .given_no_previous_events()
         .when(StrategyCommand::RecordCalibration { report: report.clone(), at: at() })
         .then_expect_events(vec![StrategyEvent::StrategyCalibrated { report, at: at() }]);
+}
+
+#[test]
+fn qualified_ids_and_a_later_life_of_the_workspace() {
+    let create =
+        |id: &str, incarnation| StrategyCommand::CreateStrategy { id: id.into(), spec: spec(), incarnation, at: at() };
+    F::with(()).given_no_previous_events().when(create("beta.cheap", Some(1))).then_expect_error(
+        StrategyError::Invalid(
+            "an id qualified with 'beta.' belongs to a provider or strategy of workspace 'beta'".into(),
+        ),
+    );
+    let held = StrategyEvent::StrategyCreated { id: "acme.cheap".into(), spec: spec(), incarnation: Some(1), at: at() };
+    F::with(()).given(vec![held.clone()]).when(create("acme.cheap", Some(2))).then_expect_events(vec![
+        StrategyEvent::StrategyDeleted { reason: Some(RemovalReason::WorkspaceDeleted), at: at() },
+        StrategyEvent::StrategyCreated { id: "acme.cheap".into(), spec: spec(), incarnation: Some(2), at: at() },
+    ]);
+    F::with(())
+        .given(vec![held])
+        .when(create("acme.cheap", Some(1)))
+        .then_expect_error(StrategyError::AlreadyExists("acme.cheap".into()));
 }
