@@ -24,14 +24,18 @@ use layerr_projections::Db;
 use crate::state::{HotQuery, HotState};
 
 pub enum Cqrs<A: Aggregate> {
-    Postgres(CqrsFramework<A, PersistedEventStore<PostgresEventRepository, A>>),
+    Postgres(CqrsFramework<A, PersistedEventStore<PgEvents, A>>),
     Sqlite(CqrsFramework<A, PersistedEventStore<SqliteEventRepository, A>>),
 }
 
 impl<A: Aggregate> Cqrs<A> {
     fn new(db: &Db, queries: Vec<Box<dyn Query<A>>>, services: A::Services) -> Self {
         match &db.typed {
-            TypedPool::Postgres(pool) => Cqrs::Postgres(postgres_es::postgres_cqrs(pool.clone(), queries, services)),
+            TypedPool::Postgres(pool) => Cqrs::Postgres(CqrsFramework::new(
+                PersistedEventStore::new_event_store(PgEvents::new(pool.clone())),
+                queries,
+                services,
+            )),
             TypedPool::Sqlite(pool) => Cqrs::Sqlite(sqlite_es::sqlite_cqrs(pool.clone(), queries, services)),
         }
     }
@@ -46,6 +50,97 @@ impl<A: Aggregate> Cqrs<A> {
             Cqrs::Postgres(c) => c.execute_with_metadata(id, command, metadata).await,
             Cqrs::Sqlite(c) => c.execute_with_metadata(id, command, metadata).await,
         }
+    }
+}
+
+/// postgres-es, except for how events are written: it binds a payload as `jsonb`, and `jsonb`
+/// refuses the `\u0000` escape, so a command whose event holds U+0000 (a chat message may) failed
+/// on Postgres. The `events` columns are `json`, which keeps the escape: the payload goes in as
+/// text cast to `json`, as the appender writes trace events. Reads are postgres-es's own.
+pub struct PgEvents {
+    inner: PostgresEventRepository,
+    pool: sqlx::PgPool,
+}
+
+impl PgEvents {
+    fn new(pool: sqlx::PgPool) -> Self {
+        PgEvents { inner: PostgresEventRepository::new(pool.clone()), pool }
+    }
+}
+
+/// As postgres-es maps a failed write: a unique violation is a concurrent writer.
+fn pg_write_error(e: sqlx::Error) -> cqrs_es::persist::PersistenceError {
+    use cqrs_es::persist::PersistenceError as P;
+    match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("23505") => P::OptimisticLockError,
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => P::ConnectionError(Box::new(e)),
+        _ => P::UnknownError(Box::new(e)),
+    }
+}
+
+impl cqrs_es::persist::PersistedEventRepository for PgEvents {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<cqrs_es::persist::SerializedEvent>, cqrs_es::persist::PersistenceError> {
+        self.inner.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<cqrs_es::persist::SerializedEvent>, cqrs_es::persist::PersistenceError> {
+        self.inner.get_last_events::<A>(aggregate_id, last_sequence).await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<cqrs_es::persist::SerializedSnapshot>, cqrs_es::persist::PersistenceError> {
+        self.inner.get_snapshot::<A>(aggregate_id).await
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[cqrs_es::persist::SerializedEvent],
+        snapshot_update: Option<(String, serde_json::Value, usize)>,
+    ) -> Result<(), cqrs_es::persist::PersistenceError> {
+        if snapshot_update.is_some() {
+            // No framework here keeps snapshots; if one did, postgres-es would write them.
+            return self.inner.persist::<A>(events, snapshot_update).await;
+        }
+        let mut tx = self.pool.begin().await.map_err(pg_write_error)?;
+        for e in events {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+                 metadata) VALUES ($1, $2, $3, $4, $5, $6::json, $7::json)",
+            )
+            .bind(A::TYPE)
+            .bind(e.aggregate_id.as_str())
+            .bind(e.sequence as i64)
+            .bind(e.event_type.as_str())
+            .bind(e.event_version.as_str())
+            .bind(e.payload.to_string())
+            .bind(e.metadata.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_write_error)?;
+        }
+        tx.commit().await.map_err(pg_write_error)
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<cqrs_es::persist::ReplayStream, cqrs_es::persist::PersistenceError> {
+        self.inner.stream_events::<A>(aggregate_id).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(
+        &self,
+    ) -> Result<cqrs_es::persist::ReplayStream, cqrs_es::persist::PersistenceError> {
+        self.inner.stream_all_events::<A>().await
     }
 }
 

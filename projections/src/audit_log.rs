@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+use crate::conversations::text_column;
 use crate::db::{Db, DbError};
 use crate::feed::Interest;
 use crate::feed::StoredEvent;
@@ -78,6 +79,9 @@ impl Projector for AuditLog {
                 .map(str::to_string)
                 .or_else(|| (e.aggregate_type == "Workspace").then(|| e.aggregate_id.clone()));
             let (before, after) = before_after(e);
+            // Text as Postgres can hold it (U+0000 as U+FFFD); `before`/`after` are JSON, whose
+            // escapes keep it.
+            let text = |s: Option<&str>| s.map(|s| text_column(s).into_owned());
             sqlx::query(
                 "INSERT INTO audit_log (position, at_ms, workspace, actor, request_id, aggregate_type, aggregate_id,
                                         action, before_json, after_json)
@@ -86,12 +90,12 @@ impl Projector for AuditLog {
             )
             .bind(e.position())
             .bind(e.recorded_at.timestamp_millis())
-            .bind(workspace)
-            .bind(e.meta(layerr_domain::meta::ACTOR).map(str::to_string))
-            .bind(e.meta(layerr_domain::meta::REQUEST_ID).map(str::to_string))
-            .bind(&e.aggregate_type)
-            .bind(&e.aggregate_id)
-            .bind(&e.event_type)
+            .bind(text(workspace.as_deref()))
+            .bind(text(e.meta(layerr_domain::meta::ACTOR)))
+            .bind(text(e.meta(layerr_domain::meta::REQUEST_ID)))
+            .bind(text_column(&e.aggregate_type).into_owned())
+            .bind(text_column(&e.aggregate_id).into_owned())
+            .bind(text_column(&e.event_type).into_owned())
             .bind(before.map(|v| v.to_string()))
             .bind(after.map(|v| v.to_string()))
             .execute(&mut *conn)

@@ -15,6 +15,21 @@ use crate::runner::Projector;
 
 pub const NAME: &str = "conversations";
 
+/// Text for a read model's `text` column (every read model of this crate uses it). Postgres
+/// `text` cannot hold U+0000 (the insert fails, and the projection would retry that batch
+/// forever), so it is stored as U+FFFD, on both backends alike so that they and a rebuild agree.
+/// Only the read models lose it: the events keep the text exactly (`events.payload` is `json`,
+/// which keeps the `\u0000` escape where `jsonb` would refuse it), JSON kept in a text column
+/// keeps the escape too, and a conversation read back (`GET /api/conversations/{id}`) is loaded
+/// from its events.
+pub fn text_column(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// Characters of the last message shown in a list.
 const PREVIEW_CHARS: usize = 200;
 
@@ -53,6 +68,9 @@ impl Projector for Conversations {
             let id = e.aggregate_id.as_str();
             match e.decode::<ConversationEvent>()? {
                 ConversationEvent::ConversationStarted { workspace, title, at } => {
+                    // Text as Postgres can hold it (U+0000 as U+FFFD): the conversation itself,
+                    // loaded from its events, keeps it.
+                    let title = title.as_deref().map(|t| text_column(t).into_owned());
                     sqlx::query(
                         "INSERT INTO conversations (id, workspace, title, created_at_ms, updated_at_ms, version,
                                                     message_count, tokens_in, tokens_out, cost_micros, deleted_at_ms)
@@ -60,7 +78,7 @@ impl Projector for Conversations {
                          ON CONFLICT (id) DO NOTHING",
                     )
                     .bind(id)
-                    .bind(workspace)
+                    .bind(text_column(&workspace).into_owned())
                     .bind(title)
                     .bind(at.timestamp_millis())
                     .bind(e.sequence)
@@ -98,6 +116,7 @@ impl Projector for Conversations {
                     if updated == 0 {
                         continue;
                     }
+                    let text = |s: Option<&str>| s.map(|s| text_column(s).into_owned());
                     sqlx::query(
                         "INSERT INTO conversation_messages (conversation_id, seq, role, content, trace_id, model,
                                                             provider, tokens_in, tokens_out, cost_micros, at_ms)
@@ -107,10 +126,10 @@ impl Projector for Conversations {
                     .bind(id)
                     .bind(e.sequence)
                     .bind(role.as_str())
-                    .bind(content)
-                    .bind(trace_id)
-                    .bind(model)
-                    .bind(provider)
+                    .bind(text_column(&content).into_owned())
+                    .bind(text(trace_id.as_deref()))
+                    .bind(text(model.as_deref()))
+                    .bind(text(provider.as_deref()))
                     .bind(tin)
                     .bind(tout)
                     .bind(cost_micros)
@@ -230,4 +249,13 @@ pub async fn list(db: &Db, f: &ConversationFilter) -> Result<Vec<ConversationSum
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_column_replaces_nul_only() {
+        assert_eq!(super::text_column("a\0b\0"), "a\u{FFFD}b\u{FFFD}");
+        assert!(matches!(super::text_column("plain \t\n text"), std::borrow::Cow::Borrowed(_)));
+    }
 }
