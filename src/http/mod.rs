@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod keepalive;
 pub mod metrics;
 pub mod openai;
 pub mod providers;
@@ -95,6 +96,9 @@ pub fn app(state: AppState) -> Router {
             axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))
         }))
         .layer(middleware::from_fn(move |req, next| request_context(req, next, limit)))
+        // Outermost: a body the answer did not read is drained, or the answer says
+        // `Connection: close`, so keep-alive clients never meet a silently closed connection.
+        .layer(middleware::from_fn(move |req, next| keepalive::drain_unread_body(req, next, limit)))
         .with_state(state)
 }
 
