@@ -115,6 +115,7 @@ async fn route_decided(gw: &Gateway, trace_id: &str) -> Value {
             let Some(l) = batch.last() else { break };
             cursor = l.cursor;
             if let Some(e) = batch.iter().find(|e| e.aggregate_id == trace_id && e.event_type == "RouteDecided") {
+                assert_eq!(e.event_version, "1.1", "RouteDecided is written at 1.1");
                 return e.body()["decision"].clone();
             }
         }
@@ -433,7 +434,9 @@ async fn preferences(kind: Kind) {
     assert_eq!(r.data()["model"], "gpt-4o-mini", "{}", r.body);
     let decision = route_decided(&gw, r.data()["traceId"].as_str().unwrap()).await;
     let big_c = decision["candidates"].as_array().unwrap().iter().find(|c| c["model"] == "gpt-4o").unwrap().clone();
-    assert!(big_c["excluded"].as_str().unwrap().contains("maxCost"), "{decision}");
+    // The event records the reason typed (RouteDecided 1.1).
+    assert_eq!(big_c["excluded"]["reason"], "requestMaxCost", "{decision}");
+    assert!(big_c["excluded"]["estimatedMicros"].as_i64().unwrap() > big_c["excluded"]["maxMicros"].as_i64().unwrap());
 
     // A ceiling below every estimate: the 502 lists each candidate's reason; nothing is sent.
     let calls = mock.requests().len();

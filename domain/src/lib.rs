@@ -11,6 +11,16 @@ pub mod strategy;
 pub mod trace;
 pub mod workspace;
 
+/// Brings a stored event's payload up to the version this code reads, so every reader (read
+/// models, replay, the in-memory state) decodes old rows through one seam. Events whose version
+/// is current pass untouched.
+pub fn upcast(aggregate_type: &str, event_type: &str, version: &str, payload: &mut serde_json::Value) -> bool {
+    match aggregate_type {
+        "Trace" => trace::upcast(event_type, version, payload),
+        _ => false,
+    }
+}
+
 /// Metadata keys attached to every command execution (and so to every event row).
 pub mod meta {
     /// The id of the API key that issued the command (`env-admin`, a key id, or `cli`).

@@ -81,8 +81,12 @@ impl StoredEvent {
     }
 
     /// Decodes the payload as the aggregate's event enum.
+    /// The event, decoded through the domain's upcaster (`layerr_domain::upcast`): an event
+    /// stored at an older version reads as the current one.
     pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, DbError> {
-        serde_json::from_value(self.payload.clone()).map_err(|e| {
+        let mut payload = self.payload.clone();
+        layerr_domain::upcast(&self.aggregate_type, &self.event_type, &self.event_version, &mut payload);
+        serde_json::from_value(payload).map_err(|e| {
             DbError::Data(format!("event {} ({}) does not decode: {e}", self.cursor.position, self.event_type))
         })
     }
@@ -258,5 +262,65 @@ impl Db {
             Backend::Sqlite => "SELECT COUNT(*) FROM events WHERE global_position > $2 AND $1 >= 0",
         };
         Ok(sqlx::query_scalar(sql).bind(cursor.tx_id).bind(cursor.position).fetch_one(&self.any).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use layerr_domain::trace::{Exclusion, TraceEvent};
+
+    fn stored(version: &str, payload: serde_json::Value) -> StoredEvent {
+        StoredEvent {
+            cursor: Cursor { tx_id: 0, position: 7 },
+            aggregate_type: "Trace".into(),
+            aggregate_id: "t1".into(),
+            sequence: 2,
+            event_type: "RouteDecided".into(),
+            event_version: version.into(),
+            payload,
+            metadata: serde_json::json!({}),
+            recorded_at: Utc::now(),
+        }
+    }
+
+    fn route_decided(excluded: [serde_json::Value; 3]) -> serde_json::Value {
+        let cand = |p: &str, x: &serde_json::Value| {
+            serde_json::json!({"provider": p, "model": "m", "scores": null, "qualityPrior": 0.5,
+                               "expectedLatencyMs": 100.0, "estimatedCostMicros": 3, "excluded": x})
+        };
+        serde_json::json!({"RouteDecided": {
+            "decision": {"weights": {"quality": 0.4, "speed": 0.3, "cost": 0.3},
+                         "candidates": [cand("a", &excluded[0]), cand("b", &excluded[1]), cand("c", &excluded[2])],
+                         "chain": [["c", "m"]], "summary": "s"},
+            "at": "2026-11-30T10:00:00Z"}})
+    }
+
+    fn exclusions(e: &StoredEvent) -> Vec<Option<Exclusion>> {
+        match e.decode::<TraceEvent>().unwrap() {
+            TraceEvent::RouteDecided { decision, .. } => decision.candidates.into_iter().map(|c| c.excluded).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn route_decided_1_0_free_text_is_upcast_and_1_1_reads_as_written() {
+        // A fixture as version 1.0 wrote it: `excluded` was free text.
+        let old = stored(
+            "1.0",
+            route_decided([
+                serde_json::json!("circuit breaker open"),
+                serde_json::json!("needs ~9000 tokens, context window is 8192"),
+                serde_json::Value::Null,
+            ]),
+        );
+        let want =
+            vec![Some(Exclusion::BreakerOpen), Some(Exclusion::ContextWindow { needed: 9000, window: 8192 }), None];
+        assert_eq!(exclusions(&old), want);
+        // Written now (1.1): typed, and read back unchanged.
+        let typed = want.iter().map(|x| serde_json::to_value(x).unwrap()).collect::<Vec<_>>();
+        let new = stored("1.1", route_decided([typed[0].clone(), typed[1].clone(), typed[2].clone()]));
+        assert_eq!(exclusions(&new), want);
+        assert_eq!(typed[0], serde_json::json!({"reason": "breakerOpen"}));
     }
 }

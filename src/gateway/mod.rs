@@ -256,7 +256,7 @@ pub async fn chat(
             let reasons: Vec<serde_json::Value> = route
                 .candidates
                 .iter()
-                .map(|c| serde_json::json!({"provider": c.provider, "model": c.model, "excluded": c.excluded}))
+                .map(|c| serde_json::json!({"provider": c.provider, "model": c.model, "excluded": c.excluded.as_ref().map(ToString::to_string)}))
                 .collect();
             ApiError::ProviderUnavailable {
                 message: "No candidate provider can serve this request".into(),

@@ -34,7 +34,6 @@ pub fn route_refs(chain: &[(String, String)]) -> Vec<RouteRef> {
     chain.iter().map(|(p, m)| RouteRef { provider: p.clone(), model: m.clone() }).collect()
 }
 
-
 /// Routes the trace's recorded request against `hot`. `then` takes latencies and breaker states
 /// from the recorded decision instead of `health`.
 pub fn rederive(
@@ -129,8 +128,8 @@ pub fn differences(a: &Derived, b: &Derived) -> Vec<String> {
                         "{}/{}: {} -> {}",
                         cb.model,
                         cb.provider,
-                        ca.excluded.as_deref().unwrap_or("eligible"),
-                        cb.excluded.as_deref().unwrap_or("eligible")
+                        ca.excluded.as_ref().map_or("eligible".to_string(), ToString::to_string),
+                        cb.excluded.as_ref().map_or("eligible".to_string(), ToString::to_string)
                     ));
                 }
                 let total = |c: &Candidate| c.scores.as_ref().map(|s| s.total);

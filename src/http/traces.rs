@@ -505,7 +505,7 @@ async fn explain(
                             "estimatedCostUsd": c.estimated_cost_micros.map(usd),
                             "estimatedCostMicros": c.estimated_cost_micros,
                         },
-                        "excluded": c.excluded,
+                        "excluded": c.excluded.as_ref().map(ToString::to_string),
                         "passedOver": passed_over(&v, c, rank),
                     })
                 })
@@ -588,7 +588,7 @@ async fn economics(
             "model": c.model,
             "served": is_served,
             "eligible": c.excluded.is_none(),
-            "excluded": c.excluded,
+            "excluded": c.excluded.as_ref().map(ToString::to_string),
             "costUsd": priced.as_ref().map(|p| usd(p.0)),
             "costMicros": priced.as_ref().map(|p| p.0),
             "deltaUsd": priced.as_ref().map(|p| usd(p.0 - actual)),

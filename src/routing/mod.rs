@@ -10,7 +10,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use layerr_domain::trace::{Candidate, Scores};
+use layerr_domain::trace::{Candidate, Exclusion, Scores};
 use layerr_domain::workspace::types::{FallbackMode, Restrictions};
 
 use crate::llm::ChatRequest;
@@ -115,8 +115,6 @@ pub struct RouteInput<'a> {
     pub recorded: Option<Recorded<'a>>,
 }
 
-const BREAKER_OPEN: &str = "circuit breaker open";
-
 /// Output tokens assumed when the client sets no limit.
 pub const DEFAULT_EXPECTED_OUTPUT: u64 = 512;
 pub const AUTO_MODEL: &str = "layerr-auto";
@@ -130,38 +128,38 @@ fn exclusion(
     cost: i64,
     latency_ms: f64,
     needed: u64,
-) -> Option<String> {
+) -> Option<Exclusion> {
     let req = &input.needs;
     let c = &input.strategy.constraints;
     if p.settings.status != layerr_domain::provider::ProviderStatus::Active {
-        return Some("provider disabled".into());
+        return Some(Exclusion::ProviderDisabled);
     }
     if let Some(why) = f.unusable {
-        return Some(why.into());
+        return Some(Exclusion::ModelUnusable { detail: why.into() });
     }
     if !input.restrictions.permits_provider(&p.id) {
-        return Some("provider not allowed for this workspace".into());
+        return Some(Exclusion::ProviderNotAllowed);
     }
     if !input.restrictions.permits_model(model) {
-        return Some("model not allowed for this workspace".into());
+        return Some(Exclusion::ModelNotAllowed);
     }
     if !c.allowed_providers.is_empty() && !c.allowed_providers.iter().any(|a| a == &p.id) {
-        return Some("provider not allowed by the strategy".into());
+        return Some(Exclusion::ProviderNotInStrategy);
     }
     if req.tools && !f.tools {
-        return Some("model does not support tools".into());
+        return Some(Exclusion::NoTools);
     }
     if req.vision && !f.vision {
-        return Some("model does not support images".into());
+        return Some(Exclusion::NoVision);
     }
     if req.json && !f.json {
-        return Some("model does not support JSON mode".into());
+        return Some(Exclusion::NoJson);
     }
     if req.stream && !f.streaming {
-        return Some("model does not support streaming".into());
+        return Some(Exclusion::NoStreaming);
     }
     if f.context_window > 0 && needed > f.context_window {
-        return Some(format!("needs ~{needed} tokens, context window is {}", f.context_window));
+        return Some(Exclusion::ContextWindow { needed, window: f.context_window });
     }
     for cap in &c.required_capabilities {
         let ok = match cap.as_str() {
@@ -172,38 +170,38 @@ fn exclusion(
             _ => true,
         };
         if !ok {
-            return Some(format!("strategy requires {cap}"));
+            return Some(Exclusion::StrategyRequires { capability: cap.clone() });
         }
     }
     if let Some(max) = c.max_cost_micros {
         if cost > max {
-            return Some(format!("estimated cost {cost} µ$ exceeds the strategy's {max} µ$"));
+            return Some(Exclusion::StrategyMaxCost { estimated_micros: cost, max_micros: max });
         }
     }
     if let Some(min) = c.min_quality {
         if f.quality < min {
-            return Some(format!("quality {:.2} below the strategy's {min:.2}", f.quality));
+            return Some(Exclusion::StrategyMinQuality { quality: f.quality, min });
         }
     }
     if let Some(max) = input.max_cost_micros {
         if cost > max {
-            return Some(format!("estimated cost {cost} µ$ exceeds the request's maxCost of {max} µ$"));
+            return Some(Exclusion::RequestMaxCost { estimated_micros: cost, max_micros: max });
         }
     }
     if let Some(max) = input.max_latency_ms {
         if latency_ms > max as f64 {
-            return Some(format!("expected latency {latency_ms:.0} ms exceeds the request's maxLatency of {max} ms"));
+            return Some(Exclusion::RequestMaxLatency { expected_ms: latency_ms, max_ms: max });
         }
     }
     let breaker_open = match input.recorded {
         Some(r) => r
             .candidates
             .iter()
-            .any(|c| c.provider == p.id && c.model == model && c.excluded.as_deref() == Some(BREAKER_OPEN)),
+            .any(|c| c.provider == p.id && c.model == model && c.excluded == Some(Exclusion::BreakerOpen)),
         None => !input.health.admit_peek(&p.id),
     };
     if breaker_open {
-        return Some(BREAKER_OPEN.into());
+        return Some(Exclusion::BreakerOpen);
     }
     None
 }

@@ -140,17 +140,18 @@ fn candidates_are_filtered_with_reasons() {
     assert_eq!(chain(&r)[0], "alpha/mid", "the cheapest model with tools");
     let reason =
         |p: &str, m: &str| r.candidates.iter().find(|c| c.provider == p && c.model == m).unwrap().excluded.clone();
-    assert_eq!(reason("alpha", "small").as_deref(), Some("model does not support tools"));
-    assert_eq!(reason("beta", "big").as_deref(), Some("provider not allowed for this workspace"));
+    assert_eq!(reason("alpha", "small"), Some(Exclusion::NoTools));
+    assert_eq!(reason("beta", "big"), Some(Exclusion::ProviderNotAllowed));
 
     // A prompt larger than the context window.
     let long = request(&"word ".repeat(10_000));
     let r = s.decide(&long, "cost", FallbackMode::None);
     assert!(r.chain.is_empty());
     assert!(r.candidates.iter().all(|c| c.excluded.is_some()));
-    let alpha: Vec<&str> =
-        r.candidates.iter().filter(|c| c.provider == "alpha").filter_map(|c| c.excluded.as_deref()).collect();
-    assert!(alpha.iter().all(|e| e.contains("context window")), "{alpha:?}");
+    let alpha: Vec<&Exclusion> =
+        r.candidates.iter().filter(|c| c.provider == "alpha").filter_map(|c| c.excluded.as_ref()).collect();
+    assert!(alpha.iter().all(|e| matches!(e, Exclusion::ContextWindow { .. })), "{alpha:?}");
+    assert!(alpha.iter().all(|e| e.to_string().contains("context window")), "{alpha:?}");
 }
 
 #[test]
@@ -165,7 +166,8 @@ fn an_open_breaker_and_a_named_model_narrow_the_candidates() {
     assert_eq!(chain(&r), ["beta/big"]);
     assert_eq!(r.candidates.len(), 2, "only the providers serving the named model");
     let alpha = r.candidates.iter().find(|c| c.provider == "alpha").unwrap();
-    assert_eq!(alpha.excluded.as_deref(), Some("circuit breaker open"));
+    assert_eq!(alpha.excluded, Some(Exclusion::BreakerOpen));
+    assert_eq!(alpha.excluded.as_ref().unwrap().to_string(), "circuit breaker open");
 }
 
 #[test]

@@ -7,6 +7,9 @@
 #[cfg(test)]
 mod tests;
 
+mod exclusion;
+pub use exclusion::Exclusion;
+
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
@@ -32,8 +35,8 @@ pub struct Candidate {
     pub quality_prior: Option<f64>,
     pub expected_latency_ms: Option<f64>,
     pub estimated_cost_micros: Option<i64>,
-    /// Why it was passed over, when it was.
-    pub excluded: Option<String>,
+    /// Why it was passed over, when it was (typed since version 1.1 of `RouteDecided`).
+    pub excluded: Option<Exclusion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,6 +241,27 @@ pub enum TraceEvent {
     },
 }
 
+/// The version `RouteDecided` is written at.
+pub const ROUTE_DECIDED_VERSION: &str = "1.1";
+
+/// Brings a stored trace event's payload up to the version this code reads: `RouteDecided` 1.0
+/// recorded each candidate's `excluded` as free text. Returns whether it changed anything.
+pub fn upcast(event_type: &str, version: &str, payload: &mut serde_json::Value) -> bool {
+    if event_type != "RouteDecided" || version != "1.0" {
+        return false;
+    }
+    let Some(candidates) = payload.pointer_mut("/RouteDecided/decision/candidates").and_then(|c| c.as_array_mut())
+    else {
+        return false;
+    };
+    for c in candidates {
+        if let Some(text) = c.get("excluded").and_then(|x| x.as_str()).map(str::to_string) {
+            c["excluded"] = serde_json::to_value(Exclusion::from_legacy(&text)).unwrap_or(serde_json::Value::Null);
+        }
+    }
+    true
+}
+
 impl DomainEvent for TraceEvent {
     fn event_type(&self) -> String {
         match self {
@@ -256,7 +280,12 @@ impl DomainEvent for TraceEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_string()
+        match self {
+            // 1.1: candidates' `excluded` is an `Exclusion` instead of free text.
+            TraceEvent::RouteDecided { .. } => ROUTE_DECIDED_VERSION,
+            _ => "1.0",
+        }
+        .to_string()
     }
 }
 
