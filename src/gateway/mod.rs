@@ -68,9 +68,36 @@ pub struct Explain {
     pub strategy: String,
     pub provider: Option<String>,
     pub model: Option<String>,
-    pub attempts: Vec<String>,
+    pub attempts: Vec<AttemptNote>,
     pub scores: Option<Scores>,
     pub summary: String,
+}
+
+/// One attempt as the explain headers and `/api/chat` report it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptNote {
+    pub provider: String,
+    pub model: String,
+    /// `None`: it answered.
+    pub failure: Option<(ErrorKind, Option<u16>)>,
+}
+
+impl AttemptNote {
+    /// `ok`, or the error kind with the upstream status, e.g. `server(503)`.
+    pub fn outcome(&self) -> String {
+        match self.failure {
+            None => "ok".to_string(),
+            Some((kind, Some(status))) => format!("{}({status})", kind.as_str()),
+            Some((kind, None)) => kind.as_str().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptNote {
+    /// `provider:model:outcome` (the `x-layerr-fallback-attempts` form).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.provider, self.model, self.outcome())
+    }
 }
 
 fn ascii(s: &str) -> HeaderValue {
@@ -96,7 +123,8 @@ impl Explain {
         }
         h.insert("x-layerr-attempts", ascii(&self.attempts.len().to_string()));
         if !self.attempts.is_empty() {
-            h.insert("x-layerr-fallback-attempts", ascii(&self.attempts.join("; ")));
+            let notes: Vec<String> = self.attempts.iter().map(ToString::to_string).collect();
+            h.insert("x-layerr-fallback-attempts", ascii(&notes.join("; ")));
         }
         if let Some(s) = &self.scores {
             h.insert(
@@ -430,14 +458,11 @@ impl Run {
         err: Option<&ProviderError>,
     ) {
         self.attempt_no += 1;
-        let outcome = match err {
-            None => "ok".to_string(),
-            Some(e) => match e.status {
-                Some(s) => format!("{}({s})", e.kind.as_str()),
-                None => e.kind.as_str().to_string(),
-            },
-        };
-        self.explain.attempts.push(format!("{}:{}:{outcome}", t.provider.id, t.model));
+        self.explain.attempts.push(AttemptNote {
+            provider: t.provider.id.clone(),
+            model: t.model.clone(),
+            failure: err.map(|e| (e.kind, e.status)),
+        });
         self.recorder.push(TraceCommand::RecordAttempt {
             attempt: Attempt {
                 attempt: self.attempt_no,

@@ -55,7 +55,11 @@ pub(super) async fn start(run: &mut Run) -> Result<(), ApiError> {
     run.explain.provider = Some(t.provider.id.clone());
     run.explain.model = Some(t.model.clone());
     // The headers go out now; the trace records this attempt when the stream ends.
-    run.explain.attempts.push(format!("{}:{}:ok", t.provider.id, t.model));
+    run.explain.attempts.push(super::AttemptNote {
+        provider: t.provider.id.clone(),
+        model: t.model.clone(),
+        failure: None,
+    });
     run.live = Some(Box::new(Live { target: t, events, first: Some(first), t0, ttft }));
     Ok(())
 }

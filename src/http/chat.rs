@@ -410,12 +410,7 @@ fn routing(explain: &Explain) -> Value {
     let attempts: Vec<Value> = explain
         .attempts
         .iter()
-        .map(|a| {
-            // "provider:model:outcome"; a model id may itself contain ':' (e.g. Ollama tags).
-            let (provider, rest) = a.split_once(':').unwrap_or((a.as_str(), ""));
-            let (model, outcome) = rest.rsplit_once(':').unwrap_or((rest, ""));
-            json!({"provider": provider, "model": model, "outcome": outcome})
-        })
+        .map(|a| json!({"provider": a.provider, "model": a.model, "outcome": a.outcome()}))
         .collect();
     json!({
         "intent": explain.intent,

@@ -778,7 +778,7 @@ async fn live(
         "strategy": explain.strategy,
         "provider": explain.provider,
         "model": explain.model,
-        "attempts": explain.attempts,
+        "attempts": explain.attempts.iter().map(ToString::to_string).collect::<Vec<_>>(),
     });
     match result {
         Ok(Reply::Full(resp)) => {
