@@ -539,7 +539,7 @@ async fn a_frozen_broker_makes_the_node_degraded_and_loses_nothing() {
     let backing = common::backing(Kind::Sqlite).await;
     let mut config = kafka_config(&backing, Some(&broker.brokers()));
     // Longer than the test: only the stall detection can notice the frozen broker.
-    config.kafka.message_timeout_ms = 60_000;
+    config.kafka.message_timeout_ms = 120_000;
     let gw = Gateway::start_with(backing, config).await;
     let mock = layerr_mock::spawn().await;
     provider(&gw, &mock.base_url()).await;
