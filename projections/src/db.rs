@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AnyPool, Connection, PgPool, SqlitePool};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, PgPool, SqlitePool, Transaction};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -17,6 +17,28 @@ pub enum DbError {
     Data(String),
     #[error("invalid database url: {0}")]
     Url(String),
+    #[error("{0}")]
+    File(String),
+}
+
+/// When a SQLite commit is on the disk (Postgres keeps its own `synchronous_commit`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// `synchronous = NORMAL` (WAL): a commit survives a crash of the process, but an OS crash or a
+    /// power loss may roll back the last commits (the database stays consistent).
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: the WAL is synced at every commit, which then survives a power loss too.
+    Full,
+}
+
+impl SqliteSync {
+    fn pragma(self) -> &'static str {
+        match self {
+            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
+            SqliteSync::Full => "PRAGMA synchronous = FULL",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +114,14 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
 const MIGRATION_LOCK: i64 = 0x6c61_7965_7272;
 
 impl Db {
-    /// `postgres://…` or `sqlite://path` (the file is created if missing).
+    /// `postgres://…` or `sqlite://path` (the file is created if missing, readable by its owner
+    /// only), with SQLite commits at `synchronous = NORMAL`.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
+        Self::connect_with(url, SqliteSync::Normal).await
+    }
+
+    /// As `connect`, with the SQLite commit durability chosen (both pools get the same setting).
+    pub async fn connect_with(url: &str, sync: SqliteSync) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url).map_err(|e| DbError::Url(e.to_string()))?;
@@ -110,14 +138,38 @@ impl Db {
                 .map_err(|e| DbError::Url(e.to_string()))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(match sync {
+                    SqliteSync::Normal => SqliteSynchronous::Normal,
+                    SqliteSync::Full => SqliteSynchronous::Full,
+                })
                 .busy_timeout(Duration::from_secs(10))
                 // A small page cache per connection keeps the embedded store's memory low.
                 .pragma("cache_size", "-1024");
+            let file = opts.get_filename().to_path_buf();
+            let on_disk = !(url.contains(":memory:") || url.contains("mode=memory"));
+            if on_disk {
+                owner_only(&file)?;
+            }
             let typed = SqlitePoolOptions::new().max_connections(2).connect_with(opts).await?;
-            // The file now exists in WAL mode (which persists), so the Any pool shares it.
-            // sqlx's SQLite default busy timeout (5 s) applies to this pool too.
-            let any = AnyPoolOptions::new().max_connections(4).connect(url).await?;
+            // The file now exists in WAL mode (which persists), so the Any pool shares it. Its
+            // options come from the URL only, so the commit durability is set on each connection
+            // (left alone it would be SQLite's default, FULL). sqlx's SQLite default busy timeout
+            // (5 s) applies to this pool.
+            let pragma = sync.pragma();
+            let any = AnyPoolOptions::new()
+                .max_connections(4)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        sqlx::Executor::execute(conn, pragma).await?;
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await?;
+            if on_disk {
+                // SQLite creates `-wal` and `-shm` with the database file's mode; made sure here.
+                owner_only(&file)?;
+            }
             Ok(Db { typed: TypedPool::Sqlite(typed), any })
         } else {
             Err(DbError::Url(format!("unsupported database url scheme in '{}'", redact(url))))
@@ -160,7 +212,7 @@ impl Db {
                 if done.is_some() {
                     continue;
                 }
-                let mut tx = conn.begin().await?;
+                let mut tx = begin_write(&mut conn).await?;
                 sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO layerr_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)")
                     .bind(m.version)
@@ -186,6 +238,53 @@ impl Db {
         sqlx::raw_sql("SELECT 1").execute(&self.any).await?;
         Ok(start.elapsed())
     }
+}
+
+/// Begins a transaction that is going to write. On SQLite it is `BEGIN IMMEDIATE`: the write
+/// lock is taken at the start, so concurrent writers queue on it (within the busy timeout)
+/// instead of failing with `SQLITE_BUSY_SNAPSHOT` when another one commits between this
+/// transaction's first read and its first write. Postgres: a plain `BEGIN`.
+pub async fn begin_write(conn: &mut AnyConnection) -> Result<Transaction<'_, Any>, sqlx::Error> {
+    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        conn.begin_with("BEGIN IMMEDIATE").await
+    } else {
+        conn.begin().await
+    }
+}
+
+/// The SQLite database file and its `-wal` and `-shm` companions, readable and writable by their
+/// owner only (like `master.key`): the file is created here with mode 0600 when missing, and an
+/// existing installation's files are narrowed to it.
+fn owner_only(file: &std::path::Path) -> Result<(), DbError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io = |e: std::io::Error| DbError::File(format!("cannot set up the database file {}: {e}", file.display()));
+        if !file.exists() {
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            // An empty file is an empty SQLite database.
+            std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(file).map_err(io)?;
+        }
+        let mut companions = vec![file.to_path_buf()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = file.as_os_str().to_owned();
+            name.push(suffix);
+            companions.push(name.into());
+        }
+        for f in companions {
+            match std::fs::metadata(&f) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).map_err(io)?
+                }
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 /// A database URL with any password removed, for logs and errors.

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{Acquire, AnyConnection, Row};
+use sqlx::{AnyConnection, Row};
 use tokio::sync::Notify;
 
-use crate::db::{Db, DbError};
+use crate::db::{begin_write, Db, DbError};
 use crate::feed::{Cursor, Interest, StoredEvent};
 
 const BATCH: i64 = 500;
@@ -102,7 +102,9 @@ impl ProjectionRunner {
                 return Ok(applied);
             }
             let mut conn = self.db.any.acquire().await?;
-            let mut tx = conn.begin().await?;
+            // A projector reads before it writes: on SQLite the transaction takes the write lock
+            // first, or a commit between its read and its write would fail it.
+            let mut tx = begin_write(&mut conn).await?;
             self.projector.apply(&mut tx, &batch).await?;
             save_checkpoint(&mut tx, self.projector.name(), covered).await?;
             tx.commit().await?;
@@ -112,22 +114,30 @@ impl ProjectionRunner {
         }
     }
 
-    /// Runs until `stop` fires. Errors are logged and retried after the poll interval.
+    /// Runs until `stop` fires. Errors are logged and retried after the poll interval. A
+    /// catch-up in progress is abandoned at `stop` (its transaction rolls back; the checkpoint
+    /// moves only with its batch), so an unreachable store cannot hold shutdown for a pool timeout.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         loop {
             // Register interest before reading, so a wake-up during catch-up is not lost.
             let notified = self.wake.notified();
             let mut wait = self.poll;
-            match self.catch_up_to().await {
-                Ok((_, reached)) => {
-                    if self.held_back(reached).await {
-                        wait = wait.min(HELD_BACK_RECHECK);
+            let step = async {
+                match self.catch_up_to().await {
+                    Ok((_, reached)) => self.held_back(reached).await,
+                    Err(e) => {
+                        tracing::warn!(projector = self.projector.name(), error = %e, "projection batch failed; retrying");
+                        false
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(projector = self.projector.name(), error = %e, "projection batch failed; retrying")
-                }
+            };
+            let held_back = tokio::select! {
+                _ = &mut stop => return,
+                held_back = step => held_back,
+            };
+            if held_back {
+                wait = wait.min(HELD_BACK_RECHECK);
             }
             tokio::select! {
                 _ = &mut stop => return,
@@ -148,7 +158,7 @@ impl ProjectionRunner {
         let total = self.db.events_after_matching(Cursor::default(), &self.projector.interest()).await?;
         {
             let mut conn = self.db.any.acquire().await?;
-            let mut tx = conn.begin().await?;
+            let mut tx = begin_write(&mut conn).await?;
             self.projector.truncate(&mut tx).await?;
             sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
                 .bind(self.projector.name())
