@@ -37,7 +37,13 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Db> {
             .with_context(|| format!("cannot create data directory {}", config.store.data_dir.display()))?;
     }
     let url = config.database_url();
-    let db = Db::connect(&url)
+    // `sync` promises that an answered request's events are on the disk: on SQLite that takes
+    // `synchronous = FULL` (NORMAL survives a crash of the process, not of the machine).
+    let sqlite_sync = match config.store.durability {
+        crate::appender::Durability::Sync => layerr_projections::db::SqliteSync::Full,
+        crate::appender::Durability::Batched => layerr_projections::db::SqliteSync::Normal,
+    };
+    let db = Db::connect_with(&url, sqlite_sync)
         .await
         .with_context(|| format!("cannot open the event store at {}", layerr_projections::db::redact(&url)))?;
     db.migrate().await.context("migrations failed")?;
@@ -129,14 +135,21 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     tracker.spawn(async move {
         loop {
             let notified = wake.notified();
-            if let Err(e) = feed_hot.catch_up(&feed_db).await {
-                tracing::warn!(error = %e, "in-memory state could not read the feed; retrying");
-            }
-            // Credentials of providers registered elsewhere are loaded off the request path.
-            if let Some(app) = slot.get() {
-                if let Err(e) = app.secrets.ensure_loaded(&feed_db, &feed_hot.credential_ids()).await {
-                    tracing::warn!(error = %e, "provider credentials could not be loaded");
+            // Abandoned at shutdown: an unreachable store must not hold it.
+            let step = async {
+                if let Err(e) = feed_hot.catch_up(&feed_db).await {
+                    tracing::warn!(error = %e, "in-memory state could not read the feed; retrying");
                 }
+                // Credentials of providers registered elsewhere are loaded off the request path.
+                if let Some(app) = slot.get() {
+                    if let Err(e) = app.secrets.ensure_loaded(&feed_db, &feed_hot.credential_ids()).await {
+                        tracing::warn!(error = %e, "provider credentials could not be loaded");
+                    }
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = step => {}
             }
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -265,10 +278,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "layerr serving"
     );
     // The background tasks (the appender above all) stop only after the last request has
-    // finished: a request still in flight at the signal must still get its events stored.
+    // finished: a request still in flight at the signal must still get its events stored. The
+    // signal starts the appender's drain clock: a failing store gets `DRAIN_BOUND` to take the
+    // queue, and then what it could not take is written off, so shutdown ends even in an outage.
+    let appender = started.state.appender.clone();
     axum::serve(listener, crate::http::app(started.state.clone()))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
+            appender.begin_shutdown();
             tracing::info!("shutting down: finishing requests in flight");
         })
         .await?;
@@ -276,6 +293,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     started.cancel.cancel();
     started.tracker.close();
     started.tracker.wait().await;
+    let a = started.state.appender.status();
+    if a.lost_events > 0 {
+        tracing::error!(
+            events = a.lost_events,
+            requests = a.lost_requests,
+            "stopped with {} events of {} requests not stored (the event store was failing)",
+            a.lost_events,
+            a.lost_requests
+        );
+    } else {
+        tracing::info!("stopped; every event was stored");
+    }
     Ok(())
 }
 

@@ -200,6 +200,10 @@ pub async fn chat(
     let class = intent::classify_messages(system.as_deref(), &req.last_user_text());
     explain.intent = class.intent.as_str().to_string();
     explain.confidence = f64::from(class.confidence);
+    // Refused before any provider is called while the event store fails or its queue is full.
+    if let Err(shed) = app.appender.admit() {
+        return (Err(shed.into()), explain);
+    }
     let strategy = match strategy_in(&app.hot, &ctx.workspace, opts.strategy.as_deref()) {
         Ok(s) => s,
         Err(e) => return (Err(e), explain),

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::appender::Shed;
 use crate::ratelimit::Decision;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +50,16 @@ pub enum ApiError {
     GuardrailViolation(String),
     #[error("{0}")]
     CalibrationPending(String),
-    #[error("{0}")]
+    /// The event store could not be read or written. The message is the cause: logged, never sent.
+    #[error("the event store is unavailable; retry shortly")]
     Unavailable(String),
+    /// A request that would record events, refused before anything was started because the
+    /// store is failing or the event queue is full.
+    #[error("{0}")]
+    Shed(Shed),
+    /// An unhealthy store, with what health knows of it (our own words and figures only).
+    #[error("{message}")]
+    StoreUnhealthy { message: String, details: Value },
     /// The message is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -92,7 +101,9 @@ impl ApiError {
             E::InvalidStrategy(_) => (StatusCode::BAD_REQUEST, "INVALID_STRATEGY", "invalid_request_error"),
             E::GuardrailViolation(_) => (StatusCode::BAD_REQUEST, "GUARDRAIL_VIOLATION", "invalid_request_error"),
             E::CalibrationPending(_) => (StatusCode::SERVICE_UNAVAILABLE, "CALIBRATION_PENDING", "api_error"),
-            E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "api_error"),
+            E::Unavailable(_) | E::Shed(_) | E::StoreUnhealthy { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "STORE_UNAVAILABLE", "api_error")
+            }
             E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "api_error"),
         }
     }
@@ -104,11 +115,36 @@ impl ApiError {
             ApiError::RateLimited(d) => Some(json!({
                 "limit": d.limit, "burst": d.burst, "retryAfterMs": d.retry_after.as_millis() as u64,
             })),
+            ApiError::Shed(s) => Some(json!({
+                "reason": s.reason(), "retryAfterMs": s.retry_after().as_millis() as u64,
+            })),
+            ApiError::StoreUnhealthy { details, .. } => Some(details.clone()),
             ApiError::UpstreamRateLimited { retry_after, .. } => Some(json!({
                 "source": "provider", "retryAfterMs": retry_after.map(|d| d.as_millis() as u64),
             })),
             _ => None,
         }
+    }
+
+    /// Seconds a client should wait, for the `Retry-After` header of a 503.
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::Shed(s) => Some(s.retry_after().as_secs().max(1)),
+            ApiError::Unavailable(_) | ApiError::StoreUnhealthy { .. } => Some(STORE_RETRY_AFTER_SECS),
+            ApiError::UpstreamRateLimited { retry_after, .. } => {
+                Some(retry_after.map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `Retry-After` of a store error (a failing store's writes are retried about this often).
+const STORE_RETRY_AFTER_SECS: u64 = 2;
+
+impl From<Shed> for ApiError {
+    fn from(s: Shed) -> Self {
+        ApiError::Shed(s)
     }
 }
 
@@ -117,7 +153,11 @@ impl IntoResponse for ApiError {
         let (status, code, kind) = self.parts();
         match &self {
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
-            ApiError::Unavailable(cause) => tracing::warn!(%cause, "service unavailable"),
+            ApiError::Unavailable(cause) => tracing::warn!(%cause, "event store unavailable"),
+            // The appender logs the outage itself; one line per refused request would flood.
+            ApiError::Shed(s) => {
+                tracing::debug!(reason = s.reason(), "request refused: event store not accepting writes")
+            }
             _ => tracing::debug!(code, message = %self, "request refused"),
         }
         let mut error = json!({ "code": code, "message": self.to_string(), "type": kind });
@@ -135,8 +175,7 @@ impl IntoResponse for ApiError {
             }
             crate::http::auth::rate_limit_headers(resp.headers_mut(), d);
         }
-        if let ApiError::UpstreamRateLimited { retry_after, .. } = &self {
-            let secs = retry_after.map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+        if let Some(secs) = self.retry_after_secs() {
             resp.headers_mut().insert("retry-after", HeaderValue::from(secs));
         }
         resp
@@ -144,7 +183,8 @@ impl IntoResponse for ApiError {
 }
 
 /// Maps a command's failure: the aggregate's own error through `user`, the store's the same way
-/// everywhere (a conflict that survived the retries is a 409; an unreachable store a 503).
+/// everywhere (a conflict that survived the retries is a 409; a store that cannot be reached or
+/// answers with an error a 503 `STORE_UNAVAILABLE`, its text logged only).
 pub fn command_failed<E: std::error::Error>(
     e: cqrs_es::AggregateError<E>,
     what: &str,
@@ -155,11 +195,19 @@ pub fn command_failed<E: std::error::Error>(
         A::UserError(u) => user(u),
         A::AggregateConflict => ApiError::Conflict(format!("the {what} changed concurrently; retry")),
         A::DatabaseConnectionError(e) => ApiError::Unavailable(format!("event store unreachable: {e}")),
+        // postgres-es and sqlite-es report every other sqlx error (a pool timeout, a refused
+        // statement) as unexpected.
+        A::UnexpectedError(e) if e.downcast_ref::<sqlx::Error>().is_some() => {
+            ApiError::Unavailable(format!("event store error: {e}"))
+        }
         other => ApiError::internal(other),
     }
 }
 
-/// A read-model query that failed: the store is unreachable or broken (503).
+/// A read-model query that failed: the store is unreachable or refused it (503, the cause logged).
 pub fn unavailable(e: layerr_projections::DbError) -> ApiError {
-    ApiError::Unavailable(e.to_string())
+    match e {
+        layerr_projections::DbError::Data(_) => ApiError::internal(e),
+        e => ApiError::Unavailable(e.to_string()),
+    }
 }

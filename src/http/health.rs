@@ -1,19 +1,31 @@
 //! Health: `/api/health` (no auth: is the process up) and `/api/health/detailed` (event store
-//! reachability and latency, feed position, projection, in-memory-state and Kafka relay lag, version).
+//! reachability and latency, the appender's writes, feed position, projection, in-memory-state and
+//! Kafka relay lag, version). The figures of the whole installation (feed, lags, the appender's
+//! counters, the relay) are for admin keys; a workspace key sees the status, version and store
+//! reachability. Every store probe has a short deadline: a store that does not answer makes the
+//! answer a prompt 503, never a wait for the pool's timeout.
+
+use std::time::Duration;
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Extension, Json, Router};
-use serde_json::json;
+use axum::{Extension, Router};
+use serde_json::{json, Value};
 
 use layerr_projections::runner::load_checkpoint;
 
 use super::envelope::{envelope, RequestId};
-use super::error::{unavailable, ApiError};
+use super::error::ApiError;
 use super::AppState;
+use crate::state::Principal;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The round trip that says whether the store is reachable.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
+/// Every lag query together, once the probe has answered.
+pub const PIPELINE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 pub fn public_router() -> Router<AppState> {
     Router::new().route("/api/health", get(health))
@@ -28,21 +40,76 @@ async fn health(State(app): State<AppState>, Extension(rid): Extension<RequestId
     envelope(&rid, None, body)
 }
 
-async fn detailed(State(app): State<AppState>, Extension(rid): Extension<RequestId>) -> Result<Response, ApiError> {
+/// The appender as health shows it to admin keys.
+fn appender(app: &AppState) -> Value {
+    let a = app.appender.status();
+    json!({
+        "durability": a.durability,
+        "queued": a.queued,
+        "capacity": a.capacity,
+        "failing": a.failing_for.is_some(),
+        "failingForMs": a.failing_for.map(|d| d.as_millis() as u64),
+        "failedWrites": a.failed_writes,
+        "shed": a.shed,
+    })
+}
+
+fn unhealthy(message: &str, mut details: Value, admin: bool, app: &AppState) -> ApiError {
+    details["status"] = json!("unhealthy");
+    details["version"] = json!(VERSION);
+    if admin {
+        details["appender"] = appender(app);
+    }
+    ApiError::StoreUnhealthy { message: message.to_string(), details }
+}
+
+async fn detailed(
+    State(app): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    Extension(p): Extension<Principal>,
+) -> Result<Response, ApiError> {
     let db = &app.store.db;
-    let store = match db.ping().await {
-        Ok(latency) => json!({
-            "backend": db.backend().as_str(), "reachable": true,
-            "latencyMs": (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        }),
-        Err(e) => {
-            tracing::warn!(error = %e, "event store unreachable");
-            let body = json!({ "data": { "status": "unhealthy", "version": VERSION,
-                "store": { "backend": db.backend().as_str(), "reachable": false } } });
-            return Ok((axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
+    let admin = p.is_admin();
+    let backend = db.backend().as_str();
+    let latency = match tokio::time::timeout(PROBE_TIMEOUT, db.ping()).await {
+        Ok(Ok(latency)) => latency,
+        outcome => {
+            let cause = match outcome {
+                Ok(Err(e)) => e.to_string(),
+                _ => format!("no answer within {} ms", PROBE_TIMEOUT.as_millis()),
+            };
+            tracing::warn!(error = %cause, "event store unreachable");
+            let store = json!({ "store": { "backend": backend, "reachable": false } });
+            return Err(unhealthy("the event store is unreachable", store, admin, &app));
         }
     };
-    let p = pipeline(&app).await.map_err(unavailable)?;
+    let store = json!({
+        "backend": backend, "reachable": true,
+        "latencyMs": (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+    });
+    let writes = app.appender.status();
+    if writes.failing_for.is_some() {
+        let details = json!({ "store": store });
+        return Err(unhealthy("the event store is reachable but does not take writes", details, admin, &app));
+    }
+    if !admin {
+        let status = if writes.queued >= writes.capacity { "degraded" } else { "healthy" };
+        let body = json!({ "status": status, "version": VERSION, "uptimeSeconds": app.started.elapsed().as_secs(),
+                           "store": store });
+        return Ok(envelope(&rid, None, body));
+    }
+    let p = match tokio::time::timeout(PIPELINE_TIMEOUT, pipeline(&app)).await {
+        Ok(Ok(p)) => p,
+        outcome => {
+            let cause = match outcome {
+                Ok(Err(e)) => e.to_string(),
+                _ => format!("no answer within {} ms", PIPELINE_TIMEOUT.as_millis()),
+            };
+            tracing::warn!(error = %cause, "the feed's positions could not be read");
+            let details = json!({ "store": store });
+            return Err(unhealthy("the event store does not answer the lag queries", details, admin, &app));
+        }
+    };
     let worst = p.projections.iter().map(|x| x.lag).max().unwrap_or(0);
     let kafka = match &p.kafka {
         None => json!({ "enabled": false, "topic": app.config.kafka.topic }),
@@ -56,9 +123,12 @@ async fn detailed(State(app): State<AppState>, Extension(rid): Extension<Request
             "lastError": k.snapshot.last_error,
         }),
     };
-    // The relay makes the node degraded when the broker is unreachable or it is far behind.
+    // The relay makes the node degraded when the broker is unreachable or it is far behind; so
+    // does a full event queue (requests are being refused).
     let kafka_degraded = p.kafka.as_ref().is_some_and(|k| !k.snapshot.connected || k.lag > 10_000);
-    let status = if worst > 10_000 || p.hot_lag > 10_000 || kafka_degraded { "degraded" } else { "healthy" };
+    let queue_full = writes.queued >= writes.capacity;
+    let status =
+        if worst > 10_000 || p.hot_lag > 10_000 || kafka_degraded || queue_full { "degraded" } else { "healthy" };
     let projections: Vec<_> =
         p.projections.iter().map(|x| json!({ "name": x.name, "position": x.position, "lag": x.lag })).collect();
     Ok(envelope(
@@ -69,6 +139,7 @@ async fn detailed(State(app): State<AppState>, Extension(rid): Extension<Request
             "version": VERSION,
             "uptimeSeconds": app.started.elapsed().as_secs(),
             "store": store,
+            "appender": appender(&app),
             "feed": { "position": p.head, "events": p.events },
             "projections": projections,
             "hotState": { "position": p.hot_position, "lag": p.hot_lag },

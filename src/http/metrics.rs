@@ -1,5 +1,6 @@
 //! `GET /metrics` (admin key): the pipeline's lag and the gateway's counters in the Prometheus
-//! text format, for a scraper configured with a bearer token.
+//! text format, for a scraper configured with a bearer token. With the store unreachable it
+//! still answers (within the health probe's deadline), without the figures read from the store.
 
 use std::fmt::Write;
 
@@ -11,7 +12,7 @@ use axum::{Extension, Router};
 
 use super::auth::require_admin;
 use super::error::ApiError;
-use super::health::pipeline;
+use super::health::{pipeline, PIPELINE_TIMEOUT, PROBE_TIMEOUT};
 use super::AppState;
 use crate::state::Principal;
 
@@ -39,7 +40,17 @@ fn label(v: &str) -> String {
 
 async fn metrics(State(app): State<AppState>, Extension(p): Extension<Principal>) -> Result<Response, ApiError> {
     require_admin(&p)?;
-    let pl = pipeline(&app).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let pl = match tokio::time::timeout(PROBE_TIMEOUT + PIPELINE_TIMEOUT, pipeline(&app)).await {
+        Ok(Ok(pl)) => Some(pl),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "metrics: the feed's positions could not be read");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("metrics: the event store did not answer in time");
+            None
+        }
+    };
     let mut out = String::with_capacity(2048);
     let one = |v: f64| vec![(String::new(), v)];
     family(&mut out, "layerr_up", "gauge", "1 while the process serves.", &one(1.0));
@@ -50,6 +61,52 @@ async fn metrics(State(app): State<AppState>, Extension(p): Extension<Principal>
         "Seconds since the process started.",
         &one(app.started.elapsed().as_secs_f64()),
     );
+    let a = app.appender.status();
+    family(
+        &mut out,
+        "layerr_appender_queued_batches",
+        "gauge",
+        "Request batches waiting for the group-commit appender.",
+        &one(a.queued as f64),
+    );
+    family(
+        &mut out,
+        "layerr_appender_capacity_batches",
+        "gauge",
+        "Batches the appender's queue holds.",
+        &one(a.capacity as f64),
+    );
+    family(
+        &mut out,
+        "layerr_appender_store_failing",
+        "gauge",
+        "1 while event writes fail (new requests are refused with 503).",
+        &one(if a.failing_for.is_some() { 1.0 } else { 0.0 }),
+    );
+    family(
+        &mut out,
+        "layerr_appender_failed_writes_total",
+        "counter",
+        "Event write attempts that failed (each is retried).",
+        &one(a.failed_writes as f64),
+    );
+    family(
+        &mut out,
+        "layerr_appender_shed_requests_total",
+        "counter",
+        "Requests refused with 503 because the store failed or the queue was full.",
+        &one(a.shed as f64),
+    );
+    family(
+        &mut out,
+        "layerr_store_reachable",
+        "gauge",
+        "1 when the store answered the lag queries of this scrape.",
+        &one(if pl.is_some() { 1.0 } else { 0.0 }),
+    );
+    let Some(pl) = pl else {
+        return Ok(text(out));
+    };
     family(
         &mut out,
         "layerr_feed_head_position",
@@ -82,13 +139,6 @@ async fn metrics(State(app): State<AppState>, Extension(p): Extension<Principal>
         "Configuration events the in-memory state has not read yet.",
         &one(pl.hot_lag as f64),
     );
-    family(
-        &mut out,
-        "layerr_appender_queued_batches",
-        "gauge",
-        "Request batches waiting for the group-commit appender.",
-        &one(app.appender.queued() as f64),
-    );
     if let Some(k) = &pl.kafka {
         let topic = format!("topic=\"{}\"", label(&k.snapshot.topic));
         family(
@@ -120,8 +170,12 @@ async fn metrics(State(app): State<AppState>, Extension(p): Extension<Principal>
             &[(topic, if k.snapshot.connected { 1.0 } else { 0.0 })],
         );
     }
+    Ok(text(out))
+}
+
+fn text(out: String) -> Response {
     let mut resp = out.into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
-    Ok(resp)
+    resp
 }
