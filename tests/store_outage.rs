@@ -220,6 +220,11 @@ async fn an_outage_sheds_new_requests_fast_and_recovers_without_a_restart() {
     assert_eq!(last["error"]["details"]["reason"], "storeFailing", "{last}");
     assert_eq!(mock.requests().len() - upstream_before, answered_in_outage, "a refused request reached the provider");
     answered += answered_in_outage;
+    // Embeddings record a trace too: refused the same way.
+    let e =
+        send(&client, &gw.base, "POST", "/v1/embeddings", Some(json!({"model": "gpt-4o-mini", "input": "hi"}))).await;
+    assert_store_unavailable(&e);
+    assert_eq!(mock.requests().len() - upstream_before, answered_in_outage, "a refused embedding reached the provider");
 
     // Health: prompt, enveloped, with the appender's state for the admin.
     let h = send(&client, &gw.base, "GET", "/api/health/detailed", None).await;

@@ -22,6 +22,8 @@ pub async fn embed(
     req: EmbeddingRequest,
     trace_id: String,
 ) -> Result<EmbeddingResponse, ApiError> {
+    // Refused before any provider is called while the event store fails or its queue is full.
+    app.appender.admit()?;
     let started = Instant::now();
     let ws = &ctx.workspace;
     let mut recorder = Recorder::new(app, trace_id.clone(), &ctx.key_id, &ctx.request_id, ws);
