@@ -3,7 +3,7 @@
 # store and broker outages, upstream faults, a bad-input fuzz and a soak, and reports figures
 # against goals.
 #
-#   bash scripts/faults.sh              # everything (about 15 minutes once built; 5-minute soak)
+#   bash scripts/faults.sh              # everything (about 8 minutes once built; a 5-minute soak)
 #   bash scripts/faults.sh --short      # a minute or two: SIGTERM/kill -9 on SQLite, a few upstream
 #                                       # modes, a small fuzz, a 20 s soak (scripts/test.sh runs this)
 #   bash scripts/faults.sh --only crash,upstream [--soak-seconds 60] [--keep]
@@ -90,6 +90,10 @@ build() {
         log "using the binaries in $BIN_DIR (FAULTS_BIN_DIR)"
     else
         log "building layerr and layerr-mock (cargo profile 'faults')"
+        BUILT_FROM="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+        if [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+            BUILT_FROM+=" + uncommitted changes"
+        fi
         cargo build --profile faults --bins -p layerr -p layerr-mock
         local target="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
         [[ "$target" = /* ]] || target="$REPO_ROOT/$target"
@@ -110,8 +114,10 @@ needs_broker() {
     if [[ -n "$ONLY" ]]; then [[ ",$ONLY," == *",broker,"* ]]; else [[ $SHORT -eq 0 ]]; fi
 }
 
+BUILT_FROM=""
 setup_venv
 build
+[[ -z "$BUILT_FROM" ]] || ARGS+=(--built-from "$BUILT_FROM")
 TANSU=""
 if needs_broker; then
     if ! TANSU="$(find_tansu)"; then

@@ -73,7 +73,10 @@ def write_report(args: argparse.Namespace, ctx: Ctx, started: datetime.datetime,
     lines = [
         f"Run: `bash scripts/faults.sh{' --short' if ctx.short else ''}`"
         + (f" (`--only {args.only}`)" if args.only else "")
-        + f" on {started:%Y-%m-%d %H:%M} UTC, commit {git_rev()}, binaries from `{args.bin_dir}`, "
+        + f" on {started:%Y-%m-%d %H:%M} UTC; "
+        + (f"binaries built by this run from commit {args.built_from}" if args.built_from
+           else f"binaries from `{args.bin_dir}` (built elsewhere; HEAD at the run: {git_rev()})")
+        + ", "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {wall / 60:.1f} min.",
         "",
         f"**Goals: {len(rep.goals) - len(failed)} of {len(rep.goals)} met.**",
@@ -85,7 +88,7 @@ def write_report(args: argparse.Namespace, ctx: Ctx, started: datetime.datetime,
     for title, md in rep.sections:
         lines += [f"### {title}", "", md, ""]
     (out / "results.md").write_text("\n".join(lines))
-    data = {"started": started.isoformat(), "short": ctx.short, "commit": git_rev(),
+    data = {"started": started.isoformat(), "short": ctx.short, "built_from": args.built_from, "head": git_rev(),
             "goals": [common.to_jsonable(g) for g in rep.goals], "figures": rep.data}
     (out / "results.json").write_text(json.dumps(data, indent=2, default=str))
     return out / "results.md"
@@ -100,6 +103,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(common.ROOT / "target" / "faults-report"))
     ap.add_argument("--tansu", default=os.environ.get("FAULTS_TANSU_BIN", ""))
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, stores)")
+    ap.add_argument("--built-from", default="", help="the commit the binaries were built from (faults.sh)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="layerr-faults-", dir="/tmp"))
