@@ -127,6 +127,18 @@ SELECT global_position, 0 AS tx_id, aggregate_type, aggregate_id, sequence,
  ORDER BY global_position
  LIMIT $3";
 
+/// The SQLite read of `read_feed_matching` ($1 and $3, the transaction ids, are unused there).
+fn sqlite_matching(interest: &Interest) -> String {
+    format!(
+        "SELECT global_position, 0 AS tx_id, aggregate_type, aggregate_id, sequence,
+                event_type, event_version, payload, metadata, recorded_at_ms
+           FROM events INDEXED BY events_global_position_idx
+          WHERE global_position > $2 AND global_position <= $4 AND $1 >= 0 AND $3 >= 0{}
+          ORDER BY global_position LIMIT $5",
+        interest.sql()
+    )
+}
+
 const PG_BEYOND: &str = "
 SELECT global_position, tx_id::text::bigint AS tx_id, aggregate_type, aggregate_id, sequence,
        event_type, event_version, payload::text AS payload, metadata::text AS metadata,
@@ -200,6 +212,10 @@ impl Db {
         if head <= after {
             return Ok((vec![], after));
         }
+        // SQLite: `INDEXED BY` the position index. Left to itself the planner drives an
+        // `aggregate_type IN (..)` interest through the primary key (aggregate_type, aggregate_id,
+        // sequence), reading every Trace event of the store and sorting them on each batch, so
+        // the traces read model fell further behind as the store grew (the fault suite's soak).
         let sql = match self.backend() {
             Backend::Postgres => format!(
                 "SELECT global_position, tx_id::text::bigint AS tx_id, aggregate_type, aggregate_id, sequence,
@@ -211,14 +227,7 @@ impl Db {
                   ORDER BY tx_id, global_position LIMIT $5",
                 interest.sql()
             ),
-            Backend::Sqlite => format!(
-                "SELECT global_position, 0 AS tx_id, aggregate_type, aggregate_id, sequence,
-                        event_type, event_version, payload, metadata, recorded_at_ms
-                   FROM events
-                  WHERE global_position > $2 AND global_position <= $4 AND $1 >= 0 AND $3 >= 0{}
-                  ORDER BY global_position LIMIT $5",
-                interest.sql()
-            ),
+            Backend::Sqlite => sqlite_matching(interest),
         };
         let rows = sqlx::query(&sql)
             .bind(after.tx_id)
@@ -239,7 +248,10 @@ impl Db {
             Backend::Postgres => {
                 "SELECT COUNT(*) FROM events WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2)"
             }
-            Backend::Sqlite => "SELECT COUNT(*) FROM events WHERE global_position > $2 AND $1 >= 0",
+            // See `read_feed_matching`: the position range, never the primary key, drives the scan.
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM events INDEXED BY events_global_position_idx WHERE global_position > $2 AND $1 >= 0"
+            }
         };
         let sql = format!("{sql}{}", interest.sql());
         Ok(sqlx::query_scalar(&sql).bind(cursor.tx_id).bind(cursor.position).fetch_one(&self.any).await?)
@@ -301,6 +313,34 @@ mod tests {
             TraceEvent::RouteDecided { decision, .. } => decision.candidates.into_iter().map(|c| c.excluded).collect(),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_consumers_read_is_driven_by_the_position_index_on_sqlite() {
+        // Regression (issue 9's soak): an `aggregate_type` interest was planned through the
+        // primary key, scanning and sorting every Trace event of the store on every batch.
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/plan.db", dir.path().display())).await.unwrap();
+        db.migrate().await.unwrap();
+        let interest = Interest { column: "aggregate_type", values: &["Trace", "Workspace"] };
+        let plan = |sql: String| {
+            let db = db.clone();
+            async move {
+                let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", sql.replace('$', "?")))
+                    .bind(0i64)
+                    .bind(0i64)
+                    .bind(0i64)
+                    .bind(0i64)
+                    .bind(500i64)
+                    .fetch_all(&db.any)
+                    .await
+                    .unwrap();
+                rows.iter().map(|r| r.try_get::<String, _>("detail").unwrap()).collect::<Vec<_>>().join("; ")
+            }
+        };
+        let read = plan(sqlite_matching(&interest)).await;
+        assert!(read.contains("events_global_position_idx"), "{read}");
+        assert!(!read.contains("TEMP B-TREE"), "{read}");
     }
 
     #[test]
