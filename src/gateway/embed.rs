@@ -89,24 +89,9 @@ pub async fn embed(
         })
         .collect();
     let runtime = &ws.runtime;
-    let mut run = Run {
-        app: app.clone(),
-        req: ChatRequest::default(),
-        chain,
-        recorder,
-        explain: Explain { trace_id, strategy: "direct".into(), ..Explain::default() },
-        started,
-        deadline: started + Duration::from_millis(runtime.timeouts.total_ms),
-        first_token: Duration::from_millis(runtime.timeouts.first_token_ms),
-        attempt_cap: runtime.timeouts.attempt_ms.map(Duration::from_millis),
-        max_attempts: runtime.retries.max_attempts.max(1),
-        backoff_base: Duration::from_millis(runtime.retries.backoff_base_ms),
-        backoff_max: Duration::from_millis(runtime.retries.backoff_max_ms),
-        attempt_no: 0,
-        capture: false,
-        failures: Vec::new(),
-        live: None,
-    };
+    let explain = Explain { trace_id, strategy: "direct".into(), ..Explain::default() };
+    let total = Duration::from_millis(runtime.timeouts.total_ms);
+    let mut run = Run::new(app, ChatRequest::default(), chain, recorder, explain, started, total, runtime);
     let won = run.execute(Limit::Whole, |up, t, _| Box::pin(providers::embed(up, &req, &t.model))).await;
     let Won { target: t, value: out, t0 } = match won {
         Ok(w) => w,

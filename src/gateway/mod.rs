@@ -332,24 +332,8 @@ pub async fn chat(
 
     let total_ms = opts.max_latency_ms.map_or(runtime.timeouts.total_ms, |m| m.min(runtime.timeouts.total_ms));
     let total = Duration::from_millis(total_ms);
-    let mut run = Run {
-        app: app.clone(),
-        req,
-        chain: route.chain,
-        recorder,
-        explain,
-        started,
-        deadline: started + total,
-        first_token: Duration::from_millis(runtime.timeouts.first_token_ms),
-        attempt_cap: runtime.timeouts.attempt_ms.map(Duration::from_millis),
-        max_attempts: runtime.retries.max_attempts.max(1),
-        backoff_base: Duration::from_millis(runtime.retries.backoff_base_ms),
-        backoff_max: Duration::from_millis(runtime.retries.backoff_max_ms),
-        attempt_no: 0,
-        capture,
-        failures: Vec::new(),
-        live: None,
-    };
+    let mut run = Run::new(app, req, route.chain, recorder, explain, started, total, runtime);
+    run.capture = capture;
     if run.req.stream {
         let result = stream::start(&mut run).await;
         match result {
@@ -426,6 +410,38 @@ pub(crate) fn api_key(app: &AppState, t: &Target) -> Option<secrecy::SecretStrin
 }
 
 impl Run {
+    /// A run of `chain` under the workspace's runtime profile, within `total` of `started`.
+    #[allow(clippy::too_many_arguments, reason = "one constructor for every kind of call")]
+    pub(crate) fn new(
+        app: &AppState,
+        req: ChatRequest,
+        chain: Vec<Target>,
+        recorder: Recorder,
+        explain: Explain,
+        started: Instant,
+        total: Duration,
+        runtime: &layerr_domain::workspace::types::RuntimeProfile,
+    ) -> Run {
+        Run {
+            app: app.clone(),
+            req,
+            chain,
+            recorder,
+            explain,
+            started,
+            deadline: started + total,
+            first_token: Duration::from_millis(runtime.timeouts.first_token_ms),
+            attempt_cap: runtime.timeouts.attempt_ms.map(Duration::from_millis),
+            max_attempts: runtime.retries.max_attempts.max(1),
+            backoff_base: Duration::from_millis(runtime.retries.backoff_base_ms),
+            backoff_max: Duration::from_millis(runtime.retries.backoff_max_ms),
+            attempt_no: 0,
+            capture: false,
+            failures: Vec::new(),
+            live: None,
+        }
+    }
+
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
