@@ -60,6 +60,11 @@ async fn attempt_log(gw: &Gateway, headers: &reqwest::header::HeaderMap) -> Vec<
     }
 }
 
+/// (provider, succeeded) of each attempt, in order.
+fn providers_tried(log: &[Value]) -> Vec<(String, bool)> {
+    log.iter().map(|x| (x["provider"].as_str().unwrap().to_string(), x["succeeded"].as_bool().unwrap())).collect()
+}
+
 async fn circuit(gw: &Gateway, id: &str) -> String {
     let (s, v) = gw.admin("GET", &format!("/api/providers/{id}"), None).await;
     assert_eq!(s, 200, "{v}");
@@ -107,10 +112,7 @@ async fn chat_stream_and_embeddings_retry_and_fall_back_alike() {
         let (s, h, text) = call(&gw, c).await;
         assert_eq!(s, 200, "{c:?}: {text}");
         let log = attempt_log(&gw, &h).await;
-        let seen: Vec<(String, bool)> = log
-            .iter()
-            .map(|x| (x["provider"].as_str().unwrap().to_string(), x["succeeded"].as_bool().unwrap()))
-            .collect();
+        let seen = providers_tried(&log);
         assert_eq!(seen, [("pa".to_string(), false), ("pa".to_string(), true)], "{c:?}: {log:?}");
 
         // A provider that keeps failing: two tries (maxAttempts 2), then the fallback.
@@ -118,10 +120,7 @@ async fn chat_stream_and_embeddings_retry_and_fall_back_alike() {
         let (s, h, text) = call(&gw, c).await;
         assert_eq!(s, 200, "{c:?}: {text}");
         let log = attempt_log(&gw, &h).await;
-        let seen: Vec<(String, bool)> = log
-            .iter()
-            .map(|x| (x["provider"].as_str().unwrap().to_string(), x["succeeded"].as_bool().unwrap()))
-            .collect();
+        let seen = providers_tried(&log);
         assert_eq!(
             seen,
             [("pa".to_string(), false), ("pa".to_string(), false), ("pb".to_string(), true)],
