@@ -2,6 +2,7 @@
 //! event-store wiring, the in-memory hot state and the CLI.
 
 pub mod api;
+pub mod app;
 pub mod appender;
 pub mod budget;
 pub mod catalog;

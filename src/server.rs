@@ -61,7 +61,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     hot.set_egress_policy(egress.clone());
     hot.catch_up(&db).await.context("cannot read the event feed")?;
     let master = std::env::var(crate::secrets::MASTER_KEY_ENV).ok();
-    let secrets = crate::secrets::SecretBox::load_or_create(master.as_deref(), &config.store.data_dir)?;
+    let secrets = Arc::new(crate::secrets::SecretBox::load_or_create(master.as_deref(), &config.store.data_dir)?);
     secrets.ensure_loaded(&db, &hot.credential_ids()).await.context("cannot load provider credentials")?;
     let store = EventStore::new(db.clone(), hot.clone());
 
@@ -130,8 +130,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
 
     // Keeps the in-memory state current with events written elsewhere (the CLI, other nodes).
     let (feed_db, feed_hot, wake, stop) = (db.clone(), hot.clone(), store.wake.clone(), cancel.clone());
-    let state_slot: Arc<std::sync::OnceLock<AppState>> = Arc::new(std::sync::OnceLock::new());
-    let slot = state_slot.clone();
+    let feed_secrets = secrets.clone();
     tracker.spawn(async move {
         loop {
             let notified = wake.notified();
@@ -141,10 +140,8 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
                     tracing::warn!(error = %e, "in-memory state could not read the feed; retrying");
                 }
                 // Credentials of providers registered elsewhere are loaded off the request path.
-                if let Some(app) = slot.get() {
-                    if let Err(e) = app.secrets.ensure_loaded(&feed_db, &feed_hot.credential_ids()).await {
-                        tracing::warn!(error = %e, "provider credentials could not be loaded");
-                    }
+                if let Err(e) = feed_secrets.ensure_loaded(&feed_db, &feed_hot.credential_ids()).await {
+                    tracing::warn!(error = %e, "provider credentials could not be loaded");
                 }
             };
             tokio::select! {
@@ -202,7 +199,6 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         tracker: tracker.clone(),
         kafka,
     }));
-    let _ = state_slot.set(state.clone());
     Ok(Started { state, bootstrap_admin_key, tracker, cancel })
 }
 

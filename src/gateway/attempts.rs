@@ -1,19 +1,20 @@
 //! The one attempt executor: walks a request's chain of targets for every kind of upstream call
 //! (chat, the first event of a stream, embeddings), with retries and backoff per target, the
-//! circuit breakers, per-attempt timeouts inside the request's deadline, and one exhaustive
-//! disposition per kind of failure.
+//! circuit breakers, per-attempt timeouts inside the request's deadline, `Retry-After` (a target
+//! that answered 429 is skipped until it has passed), and one exhaustive disposition per kind
+//! of failure.
 
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
-use crate::http::error::ApiError;
 use crate::providers::{ErrorKind, ProviderError, Upstream};
 use crate::routing::Target;
 use crate::secrets::SecretBox;
 
-use super::{api_key, upstream, Run};
+use super::error::ChatError;
+use super::{facts, Run};
 
 /// What the executor does after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,9 +87,14 @@ impl Run {
             &'a Target,
             Borrows<'a, 'c>,
         ) -> BoxFuture<'a, Result<T, ProviderError>>,
-    ) -> Result<Won<T>, ApiError> {
+    ) -> Result<Won<T>, ChatError> {
         let chain = self.chain.clone();
         for (index, t) in chain.iter().enumerate() {
+            // A target that answered 429 is not asked again before its Retry-After.
+            if let Some(left) = self.app.health.cooling(&t.provider.id, &t.model) {
+                self.cooling.push((t.provider.id.clone(), left));
+                continue;
+            }
             let share = self.provider_deadline(index);
             for retry in 0..self.max_attempts {
                 if self.remaining().is_zero() {
@@ -102,12 +108,14 @@ impl Run {
                 if wait.is_zero() || !self.app.health.admit(&t.provider.id) {
                     break;
                 }
-                let key = api_key(&self.app, t);
+                let key = facts::api_key(&self.app.secrets, &t.provider);
                 let upstream_timeout = match limit {
                     Limit::Whole => wait,
                     Limit::FirstEvent { .. } => self.remaining(),
                 };
-                let Some(up) = upstream(&self.app, t, key.as_ref().map(SecretBox::expose), upstream_timeout) else {
+                let Some(up) =
+                    facts::upstream(&self.app.http, &t.provider, key.as_ref().map(SecretBox::expose), upstream_timeout)
+                else {
                     break;
                 };
                 let t0 = Instant::now();

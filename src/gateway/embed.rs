@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use layerr_domain::trace::{Received, TraceCommand};
 
 use super::attempts::{Limit, Won};
+use super::error::ChatError;
 use super::record::Recorder;
 use super::{facts, finish_failed, ChatCtx, Explain, Run};
-use crate::http::error::ApiError;
-use crate::http::AppState;
+use crate::app::AppState;
 use crate::llm::{ChatRequest, EmbeddingRequest, EmbeddingResponse};
 use crate::providers::{self, ProviderKind};
 use crate::routing::Target;
@@ -21,7 +21,7 @@ pub async fn embed(
     ctx: ChatCtx,
     req: EmbeddingRequest,
     trace_id: String,
-) -> Result<EmbeddingResponse, ApiError> {
+) -> Result<EmbeddingResponse, ChatError> {
     // Refused before any provider is called while the event store fails or its queue is full.
     app.appender.admit()?;
     let started = Instant::now();
@@ -34,7 +34,7 @@ pub async fn embed(
             endpoint: ctx.endpoint.to_string(),
             requested_model: req.model.clone(),
             stream: false,
-            intent: "embedding".into(),
+            intent: layerr_domain::trace::Intent::Embedding,
             intent_confidence: 1.0,
             strategy: "direct".into(),
             fallback_mode: layerr_domain::workspace::types::FallbackMode::Strict,
@@ -67,12 +67,12 @@ pub async fn embed(
         serving.into_iter().partition(|pv| ProviderKind::parse(&pv.settings.kind).is_some_and(|k| k.has_embeddings()));
     if serving.is_empty() {
         let err = if no_api.is_empty() {
-            ApiError::ModelNotFound(format!(
+            ChatError::ModelNotFound(format!(
                 "The model '{}' is not served by any provider available to this workspace",
                 req.model
             ))
         } else {
-            ApiError::UpstreamRejected(format!(
+            ChatError::UpstreamRejected(format!(
                 "The model '{}' is served only by providers without an embeddings API ({})",
                 req.model,
                 no_api.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")

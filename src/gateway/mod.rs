@@ -3,27 +3,28 @@
 
 mod attempts;
 pub mod embed;
+pub mod error;
 pub mod facts;
 pub mod record;
 pub mod replay;
+mod run;
 mod stream;
 
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderValue};
-use rand::Rng;
+use layerr_domain::trace::{Decision, Received, Scores, TraceCommand};
+use layerr_domain::workspace::types::{ContentCapture, FallbackMode};
 
-use layerr_domain::trace::{Attempt, Charge, Decision, Received, Scores, TraceCommand};
-
-use crate::http::error::ApiError;
-use crate::http::AppState;
+use crate::app::AppState;
 use crate::llm::{ChatRequest, ChatResponse, Usage};
-use crate::providers::{self, ErrorKind, ProviderError, ProviderKind, Upstream};
-use crate::routing::{self, intent, strategy, RouteInput, Target};
+use crate::providers::{self, ErrorKind};
+use crate::routing::{self, intent, strategy, Route, RouteInput, Target};
 use crate::state::WorkspaceView;
-use layerr_domain::workspace::types::FallbackMode;
+pub use error::ChatError;
+use error::Refused;
 use record::Recorder;
-pub use stream::SseBody;
+pub(crate) use run::Run;
+pub use stream::{ChatStream, Outcome, StreamInfo, Streamed};
 
 pub struct ChatCtx {
     pub key_id: String,
@@ -100,71 +101,10 @@ impl std::fmt::Display for AttemptNote {
     }
 }
 
-fn ascii(s: &str) -> HeaderValue {
-    let clean: String =
-        s.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).take(900).collect();
-    HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("-"))
-}
-
-impl Explain {
-    pub fn apply(&self, h: &mut HeaderMap) {
-        h.insert("x-layerr-trace-id", ascii(&self.trace_id));
-        if !self.enabled {
-            return;
-        }
-        h.insert("x-layerr-intent", ascii(&self.intent));
-        h.insert("x-layerr-intent-confidence", ascii(&format!("{:.2}", self.confidence)));
-        h.insert("x-layerr-strategy", ascii(&self.strategy));
-        if let Some(p) = &self.provider {
-            h.insert("x-layerr-provider", ascii(p));
-        }
-        if let Some(m) = &self.model {
-            h.insert("x-layerr-model", ascii(m));
-        }
-        h.insert("x-layerr-attempts", ascii(&self.attempts.len().to_string()));
-        if !self.attempts.is_empty() {
-            let notes: Vec<String> = self.attempts.iter().map(ToString::to_string).collect();
-            h.insert("x-layerr-fallback-attempts", ascii(&notes.join("; ")));
-        }
-        if let Some(s) = &self.scores {
-            h.insert(
-                "x-layerr-scores",
-                ascii(&format!(
-                    "quality={:.2}; speed={:.2}; cost={:.2}; total={:.2}",
-                    s.quality, s.speed, s.cost, s.total
-                )),
-            );
-        }
-        h.insert("x-layerr-summary", ascii(&self.summary));
-    }
-}
-
 pub enum Reply {
-    Full(ChatResponse),
-    Stream(SseBody),
-}
-
-/// Everything the attempt loop needs, owned so a stream can carry it past the handler.
-pub(crate) struct Run {
-    pub app: AppState,
-    pub req: ChatRequest,
-    pub chain: Vec<Target>,
-    pub recorder: Recorder,
-    pub explain: Explain,
-    pub started: Instant,
-    pub deadline: Instant,
-    pub first_token: Duration,
-    /// The workspace's cap on one attempt (`timeouts.attemptMs`), if it set one.
-    pub attempt_cap: Option<Duration>,
-    pub max_attempts: u32,
-    pub backoff_base: Duration,
-    pub backoff_max: Duration,
-    pub attempt_no: u32,
-    /// The workspace captures `full` content: the answer is recorded too.
-    pub capture: bool,
-    pub failures: Vec<(String, String, ProviderError)>,
-    /// Set by the streaming path once an upstream has started answering.
-    pub(crate) live: Option<Box<stream::Live>>,
+    /// The whole answer, and what it was (priced once: the figure the trace charges).
+    Full(ChatResponse, Outcome),
+    Stream(ChatStream),
 }
 
 /// The strategy a request of `ws` runs under (its own choice or the workspace default), as `hot`
@@ -173,7 +113,7 @@ pub fn strategy_in(
     hot: &crate::state::HotState,
     ws: &WorkspaceView,
     requested: Option<&str>,
-) -> Result<strategy::Strategy, ApiError> {
+) -> Result<strategy::Strategy, ChatError> {
     let id = requested.unwrap_or(ws.default_strategy.as_str());
     match strategy::builtin(id) {
         Some(mut s) => {
@@ -182,38 +122,74 @@ pub fn strategy_in(
         }
         None => hot
             .strategy(id, &ws.slug)
-            .ok_or_else(|| ApiError::InvalidStrategy(format!("strategy '{id}' does not exist"))),
+            .ok_or_else(|| ChatError::InvalidStrategy(format!("strategy '{id}' does not exist"))),
     }
 }
 
+/// A request on its way through the service, from its receipt to its answer.
+struct Turn {
+    started: Instant,
+    recorder: Recorder,
+    strategy: strategy::Strategy,
+    fallback: FallbackMode,
+    needs: routing::Needs,
+    intent: intent::Intent,
+    capture: bool,
+}
+
+/// The chat service: receive, route, admit against the budget, execute down the chain, finish.
+/// The explanation comes back whatever happened (its trace id names the trace, if one was
+/// started).
 pub async fn chat(
     app: &AppState,
     ctx: ChatCtx,
     mut req: ChatRequest,
     opts: &ChatOptions,
     content: Option<serde_json::Value>,
-) -> (Result<Reply, ApiError>, Explain) {
+) -> (Result<Reply, ChatError>, Explain) {
+    let mut explain =
+        Explain { trace_id: uuid::Uuid::now_v7().to_string(), enabled: opts.explain, ..Default::default() };
+    let mut turn = match receive(app, &ctx, &req, opts, content, &mut explain) {
+        Ok(t) => t,
+        Err(e) => return (Err(e), explain),
+    };
+    let route = decide(app, &ctx, &req, opts, &mut turn, &mut explain);
+    if route.chain.is_empty() {
+        let err = refusal(&route, &req, &ctx.workspace.slug);
+        finish_failed(turn.recorder, &err, turn.started).await;
+        return (Err(err), explain);
+    }
+    if let Err(err) = admit_budget(app, &ctx.workspace, &mut req, &route.chain, &mut turn.recorder) {
+        finish_failed(turn.recorder, &err, turn.started).await;
+        return (Err(err), explain);
+    }
+    execute(app, &ctx.workspace, req, route.chain, opts, turn, explain).await
+}
+
+/// Classifies the request, refuses it while the store cannot take its events, resolves its
+/// strategy and records its receipt.
+fn receive(
+    app: &AppState,
+    ctx: &ChatCtx,
+    req: &ChatRequest,
+    opts: &ChatOptions,
+    content: Option<serde_json::Value>,
+    explain: &mut Explain,
+) -> Result<Turn, ChatError> {
     let started = Instant::now();
-    let trace_id = uuid::Uuid::now_v7().to_string();
-    let mut explain = Explain { trace_id: trace_id.clone(), enabled: opts.explain, ..Default::default() };
     let system = req.system_text();
     let class = intent::classify_messages(system.as_deref(), &req.last_user_text());
     explain.intent = class.intent.as_str().to_string();
     explain.confidence = f64::from(class.confidence);
     // Refused before any provider is called while the event store fails or its queue is full.
-    if let Err(shed) = app.appender.admit() {
-        return (Err(shed.into()), explain);
-    }
-    let strategy = match strategy_in(&app.hot, &ctx.workspace, opts.strategy.as_deref()) {
-        Ok(s) => s,
-        Err(e) => return (Err(e), explain),
-    };
+    app.appender.admit()?;
+    let strategy = strategy_in(&app.hot, &ctx.workspace, opts.strategy.as_deref())?;
     explain.strategy = strategy.id.clone();
     let runtime = &ctx.workspace.runtime;
     let fallback = opts.fallback.unwrap_or(runtime.fallback);
-    let needs = routing::Needs::of(&req);
-    let mut recorder = Recorder::new(app, trace_id, &ctx.key_id, &ctx.request_id, &ctx.workspace);
-    let capture = matches!(runtime.content_capture, layerr_domain::workspace::types::ContentCapture::Full);
+    let needs = routing::Needs::of(req);
+    let capture = matches!(runtime.content_capture, ContentCapture::Full);
+    let mut recorder = Recorder::new(app, explain.trace_id.clone(), &ctx.key_id, &ctx.request_id, &ctx.workspace);
     recorder.push(TraceCommand::Receive {
         received: Received {
             workspace: ctx.workspace.slug.clone(),
@@ -221,7 +197,7 @@ pub async fn chat(
             endpoint: ctx.endpoint.to_string(),
             requested_model: req.model.clone(),
             stream: req.stream,
-            intent: explain.intent.clone(),
+            intent: class.intent,
             intent_confidence: explain.confidence,
             strategy: strategy.id.clone(),
             fallback_mode: fallback,
@@ -238,19 +214,29 @@ pub async fn chat(
         },
         at: Recorder::now(),
     });
+    Ok(Turn { started, recorder, strategy, fallback, needs, intent: class.intent, capture })
+}
 
+/// Scores the candidates and records the decision: the chain to try, in order.
+fn decide(
+    app: &AppState,
+    ctx: &ChatCtx,
+    req: &ChatRequest,
+    opts: &ChatOptions,
+    turn: &mut Turn,
+    explain: &mut Explain,
+) -> Route {
     let providers = app.hot.providers(Some(&ctx.workspace.slug));
-    let requested_model = (req.model != routing::AUTO_MODEL).then_some(req.model.as_str());
     let route = routing::decide(&RouteInput {
-        needs,
-        intent: class.intent.as_str(),
-        strategy: &strategy,
-        fallback,
+        needs: turn.needs,
+        intent: turn.intent,
+        strategy: &turn.strategy,
+        fallback: turn.fallback,
         restrictions: &ctx.workspace.restrictions,
         providers: &providers,
         health: &app.health,
         facts: &facts::facts,
-        requested_model,
+        requested_model: requested_model(req),
         max_cost_micros: opts.max_cost_micros,
         max_latency_ms: opts.max_latency_ms,
         recorded: None,
@@ -263,131 +249,146 @@ pub async fn chat(
             .find(|c| c.provider == t.provider.id && c.model == t.model)
             .and_then(|c| c.scores.clone())
     });
-    recorder.push(TraceCommand::DecideRoute {
+    turn.recorder.push(TraceCommand::DecideRoute {
         decision: Decision {
-            weights: strategy.weights.clone(),
+            weights: turn.strategy.weights.clone(),
             candidates: route.candidates.clone(),
-            chain: route.chain.iter().map(|t| (t.provider.id.clone(), t.model.clone())).collect(),
+            chain: route.chain.iter().map(Target::route_ref).collect(),
             summary: route.summary.clone(),
         },
         at: Recorder::now(),
     });
-    if route.chain.is_empty() {
-        let err = if route.candidates.is_empty() {
-            match requested_model {
-                Some(m) => ApiError::ModelNotFound(format!(
-                    "The model '{m}' is not served by any provider available to workspace '{}'",
-                    ctx.workspace.slug
-                )),
-                None => ApiError::ProviderUnavailable {
-                    message: "No provider is configured for this workspace".into(),
-                    details: serde_json::json!({ "attempts": 0, "providers": [] }),
-                },
-            }
-        } else {
-            let reasons: Vec<serde_json::Value> = route
-                .candidates
-                .iter()
-                .map(|c| serde_json::json!({"provider": c.provider, "model": c.model, "excluded": c.excluded.as_ref().map(ToString::to_string)}))
-                .collect();
-            ApiError::ProviderUnavailable {
-                message: "No candidate provider can serve this request".into(),
-                details: serde_json::json!({ "attempts": 0, "providers": [], "candidates": reasons }),
-            }
-        };
-        finish_failed(recorder, &err, started).await;
-        return (Err(err), explain);
-    }
+    route
+}
 
-    // Admission: hold the worst case of the chain against the monthly budget before any call.
-    let budget = ctx.workspace.budget;
-    if budget.monthly_micros.is_some() {
-        // The hold covers this many output tokens, so the upstream is told not to exceed them.
-        let max_tokens = *req.max_tokens.get_or_insert(budget.reserve_output_tokens);
-        let output = u64::from(max_tokens) * u64::from(req.n.max(1));
-        let prompt = req.prompt_token_ceiling();
-        let worst = route
-            .chain
+/// The model the client named, unless it asked Layerr to choose.
+fn requested_model(req: &ChatRequest) -> Option<&str> {
+    (req.model != routing::AUTO_MODEL).then_some(req.model.as_str())
+}
+
+/// Why a route with an empty chain cannot be served.
+fn refusal(route: &Route, req: &ChatRequest, workspace: &str) -> ChatError {
+    if !route.candidates.is_empty() {
+        let candidates = route
+            .candidates
             .iter()
-            .map(|t| facts::worst_case_micros(&t.provider, &t.model, prompt, output))
-            .max()
-            .unwrap_or(0);
-        match app.ledger.reserve(&ctx.workspace.slug, &budget, worst, chrono::Utc::now()) {
-            Ok(()) => recorder.reserved(worst),
-            Err(r) => {
-                let usd = |m: i64| m as f64 / 1_000_000.0;
-                let err = ApiError::BudgetExceeded(format!(
-                    "Workspace '{}' has exceeded its budget: ${:.6} spent and ${:.6} held by requests in flight of ${:.2} this month; this request may cost up to ${:.6}",
-                    ctx.workspace.slug,
-                    usd(r.spent),
-                    usd(r.reserved),
-                    usd(r.budget),
-                    usd(r.wanted)
-                ));
-                finish_failed(recorder, &err, started).await;
-                return (Err(err), explain);
-            }
+            .map(|c| Refused { provider: c.provider.clone(), model: c.model.clone(), excluded: c.excluded.clone() })
+            .collect();
+        return ChatError::NoCandidate { candidates };
+    }
+    match requested_model(req) {
+        Some(m) => ChatError::ModelNotFound(format!(
+            "The model '{m}' is not served by any provider available to workspace '{workspace}'"
+        )),
+        None => ChatError::NoProvider,
+    }
+}
+
+/// Admission: holds the worst case of the chain against the monthly budget before any call.
+fn admit_budget(
+    app: &AppState,
+    ws: &WorkspaceView,
+    req: &mut ChatRequest,
+    chain: &[Target],
+    recorder: &mut Recorder,
+) -> Result<(), ChatError> {
+    let budget = ws.budget;
+    if budget.monthly_micros.is_none() {
+        return Ok(());
+    }
+    // The hold covers this many output tokens, so the upstream is told not to exceed them.
+    let max_tokens = *req.max_tokens.get_or_insert(budget.reserve_output_tokens);
+    let output = u64::from(max_tokens) * u64::from(req.n.max(1));
+    let prompt = req.prompt_token_ceiling();
+    let worst =
+        chain.iter().map(|t| facts::worst_case_micros(&t.provider, &t.model, prompt, output)).max().unwrap_or(0);
+    match app.ledger.reserve(&ws.slug, &budget, worst, chrono::Utc::now()) {
+        Ok(()) => {
+            recorder.reserved(worst);
+            Ok(())
+        }
+        Err(r) => {
+            let usd = |m: i64| m as f64 / 1_000_000.0;
+            Err(ChatError::BudgetExceeded(format!(
+                "Workspace '{}' has exceeded its budget: ${:.6} spent and ${:.6} held by requests in flight of ${:.2} this month; this request may cost up to ${:.6}",
+                ws.slug,
+                usd(r.spent),
+                usd(r.reserved),
+                usd(r.budget),
+                usd(r.wanted)
+            )))
         }
     }
+}
 
+/// Runs the chain: a stream once an upstream has started answering, or the whole answer.
+async fn execute(
+    app: &AppState,
+    ws: &WorkspaceView,
+    req: ChatRequest,
+    chain: Vec<Target>,
+    opts: &ChatOptions,
+    turn: Turn,
+    explain: Explain,
+) -> (Result<Reply, ChatError>, Explain) {
+    let runtime = &ws.runtime;
+    let started = turn.started;
     let total_ms = opts.max_latency_ms.map_or(runtime.timeouts.total_ms, |m| m.min(runtime.timeouts.total_ms));
-    let total = Duration::from_millis(total_ms);
-    let mut run = Run::new(app, req, route.chain, recorder, explain, started, total, runtime);
-    run.capture = capture;
+    let mut run = Run::new(app, req, chain, turn.recorder, explain, started, Duration::from_millis(total_ms), runtime);
+    run.capture = turn.capture;
     if run.req.stream {
         let result = stream::start(&mut run).await;
+        let explain = run.explain.clone();
+        return match result {
+            Ok(live) => (Ok(Reply::Stream(ChatStream::new(run, live))), explain),
+            Err(e) => {
+                finish_failed(run.recorder, &e, started).await;
+                (Err(e), explain)
+            }
+        };
+    }
+    // The attempts run as their own task: a client that hangs up does not cancel a call the
+    // provider is already answering (and billing), so its usage is still charged.
+    let explain = run.explain.clone();
+    let task = app.tracker.spawn(async move {
+        let result = complete(&mut run).await;
+        let explain = run.explain.clone();
         match result {
-            Ok(()) => {
-                let explain = run.explain.clone();
-                (Ok(Reply::Stream(SseBody::new(run))), explain)
+            Ok((resp, outcome)) => {
+                finish_whole(run, &resp).await;
+                (Ok(Reply::Full(resp, outcome)), explain)
             }
             Err(e) => {
-                let explain = run.explain.clone();
                 finish_failed(run.recorder, &e, started).await;
                 (Err(e), explain)
             }
         }
-    } else {
-        // The attempts run as their own task: a client that hangs up does not cancel a call
-        // the provider is already answering (and billing), so its usage is still charged.
-        let explain = run.explain.clone();
-        let task = app.tracker.spawn(async move {
-            let result = complete(&mut run).await;
-            let explain = run.explain.clone();
-            match result {
-                Ok(resp) => {
-                    let latency = started.elapsed().as_millis() as u64;
-                    let finish = resp.choices.first().and_then(|c| c.finish_reason).map(|f| f.as_str().to_string());
-                    let provider = run.explain.provider.clone().unwrap_or_default();
-                    let model = run.explain.model.clone().unwrap_or_default();
-                    let output = run
-                        .capture
-                        .then(|| resp.choices.iter().map(|c| c.message.content_text()).collect::<Vec<_>>().join("\n"));
-                    run.recorder.push(TraceCommand::Complete {
-                        provider,
-                        model,
-                        latency_ms: latency,
-                        finish_reason: finish,
-                        output,
-                        at: Recorder::now(),
-                    });
-                    run.recorder.finish().await;
-                    (Ok(Reply::Full(resp)), explain)
-                }
-                Err(e) => {
-                    finish_failed(run.recorder, &e, started).await;
-                    (Err(e), explain)
-                }
-            }
-        });
-        task.await.unwrap_or_else(|e| (Err(ApiError::internal(format!("the request task failed: {e}"))), explain))
-    }
+    });
+    task.await.unwrap_or_else(|e| (Err(ChatError::Internal(format!("the request task failed: {e}"))), explain))
 }
 
-pub(crate) async fn finish_failed(mut recorder: Recorder, err: &ApiError, started: Instant) {
-    let (_, code, _) = err.parts();
+/// Records the end of a whole answer.
+async fn finish_whole(mut run: Run, resp: &ChatResponse) {
+    let latency = run.started.elapsed().as_millis() as u64;
+    let finish = resp.choices.first().and_then(|c| c.finish_reason).map(|f| f.as_str().to_string());
+    let provider = run.explain.provider.clone().unwrap_or_default();
+    let model = run.explain.model.clone().unwrap_or_default();
+    let output =
+        run.capture.then(|| resp.choices.iter().map(|c| c.message.content_text()).collect::<Vec<_>>().join("\n"));
+    run.recorder.push(TraceCommand::Complete {
+        provider,
+        model,
+        latency_ms: latency,
+        finish_reason: finish,
+        output,
+        at: Recorder::now(),
+    });
+    run.recorder.finish().await;
+}
+
+pub(crate) async fn finish_failed(mut recorder: Recorder, err: &ChatError, started: Instant) {
     recorder.push(TraceCommand::Fail {
-        code: code.to_string(),
+        code: err.code().to_string(),
         message: err.to_string(),
         latency_ms: started.elapsed().as_millis() as u64,
         at: Recorder::now(),
@@ -395,184 +396,7 @@ pub(crate) async fn finish_failed(mut recorder: Recorder, err: &ApiError, starte
     recorder.finish().await;
 }
 
-pub(crate) fn upstream<'a>(
-    app: &'a AppState,
-    t: &'a Target,
-    key: Option<&'a str>,
-    timeout: Duration,
-) -> Option<Upstream<'a>> {
-    let kind = ProviderKind::parse(&t.provider.settings.kind)?;
-    Some(Upstream { client: &app.http, kind, base_url: &t.provider.settings.base_url, api_key: key, timeout })
-}
-
-pub(crate) fn api_key(app: &AppState, t: &Target) -> Option<secrecy::SecretString> {
-    t.provider.settings.credential.as_ref().and_then(|c| app.secrets.get(&c.secret_id))
-}
-
-impl Run {
-    /// A run of `chain` under the workspace's runtime profile, within `total` of `started`.
-    #[allow(clippy::too_many_arguments, reason = "one constructor for every kind of call")]
-    pub(crate) fn new(
-        app: &AppState,
-        req: ChatRequest,
-        chain: Vec<Target>,
-        recorder: Recorder,
-        explain: Explain,
-        started: Instant,
-        total: Duration,
-        runtime: &layerr_domain::workspace::types::RuntimeProfile,
-    ) -> Run {
-        Run {
-            app: app.clone(),
-            req,
-            chain,
-            recorder,
-            explain,
-            started,
-            deadline: started + total,
-            first_token: Duration::from_millis(runtime.timeouts.first_token_ms),
-            attempt_cap: runtime.timeouts.attempt_ms.map(Duration::from_millis),
-            max_attempts: runtime.retries.max_attempts.max(1),
-            backoff_base: Duration::from_millis(runtime.retries.backoff_base_ms),
-            backoff_max: Duration::from_millis(runtime.retries.backoff_max_ms),
-            attempt_no: 0,
-            capture: false,
-            failures: Vec::new(),
-            live: None,
-        }
-    }
-
-    pub fn remaining(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
-    }
-
-    /// When the provider at `index` of the chain must have answered: its tries together get an
-    /// equal share of the time left among it and the providers after it (the last one gets all
-    /// of it), so a provider that hangs or crawls cannot use up the deadline before the fallback
-    /// is tried.
-    pub fn provider_deadline(&self, index: usize) -> Instant {
-        let left = self.chain.len().saturating_sub(index).max(1) as u32;
-        Instant::now() + self.remaining() / left
-    }
-
-    /// The time one attempt may take: what is left of its provider's share, capped by the
-    /// workspace's `timeouts.attemptMs`.
-    pub fn attempt_timeout(&self, provider_deadline: Instant) -> Duration {
-        let share = provider_deadline.min(self.deadline).saturating_duration_since(Instant::now());
-        self.attempt_cap.map_or(share, |cap| share.min(cap))
-    }
-
-    pub fn backoff(&self, retry: u32) -> Duration {
-        let exp = self.backoff_base.saturating_mul(1u32 << retry.min(10));
-        let capped = exp.min(self.backoff_max);
-        // Full jitter: anywhere in [capped/2, capped].
-        let half = capped.as_millis() as u64 / 2;
-        Duration::from_millis(half + rand::thread_rng().gen_range(0..=half))
-    }
-
-    pub fn record_attempt(
-        &mut self,
-        t: &Target,
-        latency: Duration,
-        ttft: Option<Duration>,
-        err: Option<&ProviderError>,
-    ) {
-        self.attempt_no += 1;
-        self.explain.attempts.push(AttemptNote {
-            provider: t.provider.id.clone(),
-            model: t.model.clone(),
-            failure: err.map(|e| (e.kind, e.status)),
-        });
-        self.recorder.push(TraceCommand::RecordAttempt {
-            attempt: Attempt {
-                attempt: self.attempt_no,
-                provider: t.provider.id.clone(),
-                model: t.model.clone(),
-                latency_ms: latency.as_millis() as u64,
-                ttft_ms: ttft.map(|d| d.as_millis() as u64),
-                error_kind: err.map(|e| e.kind.as_str().to_string()),
-                status: err.and_then(|e| e.status),
-                message: err.map(|e| e.message.chars().take(300).collect()),
-            },
-            succeeded: err.is_none(),
-            at: Recorder::now(),
-        });
-        match err {
-            None => self.app.health.record_success(&t.provider.id, latency, ttft),
-            Some(e) if attempts::counts_against_health(e.kind) => self.app.health.record_failure(&t.provider.id),
-            // A rate limit, the client's own mistake or its departure says nothing about health.
-            Some(_) => {}
-        }
-        if let Some(e) = err {
-            self.failures.push((t.provider.id.clone(), t.model.clone(), e.clone()));
-        }
-    }
-
-    pub fn charge(&mut self, t: &Target, usage: &Usage) {
-        let (cost, version) = facts::charge_micros(&t.provider, &t.model, usage);
-        self.recorder.push(TraceCommand::ChargeCost {
-            charge: Charge {
-                provider: t.provider.id.clone(),
-                model: t.model.clone(),
-                tokens_in: usage.prompt_tokens,
-                tokens_out: usage.completion_tokens,
-                cached_tokens: usage.cached_tokens,
-                cache_write_tokens: usage.cache_write_tokens,
-                reasoning_tokens: usage.reasoning_tokens,
-                cost_micros: cost,
-                price_version: version,
-                estimated: usage.estimated,
-            },
-            at: Recorder::now(),
-        });
-    }
-
-    /// The error for a request whose whole chain failed.
-    pub fn exhausted(&self) -> ApiError {
-        if let Some((_, _, e)) = self.failures.iter().find(|(_, _, e)| e.kind == ErrorKind::BadRequest) {
-            return ApiError::UpstreamRejected(e.message.clone());
-        }
-        // Every target said it is busy: the client is told to come back, when the soonest will
-        // take it, instead of a 502.
-        if !self.failures.is_empty() && self.failures.iter().all(|(_, _, e)| e.kind == ErrorKind::RateLimited) {
-            let retry_after = self.failures.iter().filter_map(|(_, _, e)| e.retry_after).min();
-            return ApiError::UpstreamRateLimited {
-                message: format!(
-                    "Every provider in the fallback chain is rate limited ({} attempt(s)); retry later",
-                    self.failures.len()
-                ),
-                retry_after,
-            };
-        }
-        let timed_out = self.remaining().is_zero()
-            || (!self.failures.is_empty() && self.failures.iter().all(|(_, _, e)| e.kind == ErrorKind::Timeout));
-        if timed_out {
-            return ApiError::Timeout(format!(
-                "The request exceeded its timeout profile ({} attempt(s))",
-                self.failures.len()
-            ));
-        }
-        let mut providers: Vec<String> = Vec::new();
-        for (p, _, _) in &self.failures {
-            if !providers.contains(p) {
-                providers.push(p.clone());
-            }
-        }
-        let errors: Vec<serde_json::Value> = self
-            .failures
-            .iter()
-            .map(
-                |(p, m, e)| serde_json::json!({"provider": p, "model": m, "kind": e.kind.as_str(), "status": e.status}),
-            )
-            .collect();
-        ApiError::ProviderUnavailable {
-            message: "All providers in fallback chain exhausted".into(),
-            details: serde_json::json!({ "attempts": self.failures.len(), "providers": providers, "errors": errors }),
-        }
-    }
-}
-
-async fn complete(run: &mut Run) -> Result<ChatResponse, ApiError> {
+async fn complete(run: &mut Run) -> Result<(ChatResponse, Outcome), ChatError> {
     // The request stays on the run for the trace; the executor's calls borrow it from here.
     let req = std::mem::take(&mut run.req);
     let won = run.execute(attempts::Limit::Whole, |up, t, _| Box::pin(providers::chat(up, &req, &t.model))).await;
@@ -581,7 +405,7 @@ async fn complete(run: &mut Run) -> Result<ChatResponse, ApiError> {
     run.record_attempt(&t, t0.elapsed(), None, None);
     let usage = resp.usage.unwrap_or_else(|| estimate_usage(&run.req, &resp));
     resp.usage = Some(usage);
-    run.charge(&t, &usage);
+    let cost_micros = run.charge(&t, &usage);
     run.explain.provider = Some(t.provider.id.clone());
     run.explain.model = Some(t.model.clone());
     resp.id = format!("chatcmpl-{}", run.explain.trace_id.replace('-', ""));
@@ -591,7 +415,10 @@ async fn complete(run: &mut Run) -> Result<ChatResponse, ApiError> {
     if resp.created == 0 {
         resp.created = chrono::Utc::now().timestamp();
     }
-    Ok(resp)
+    let finish_reason = resp.choices.first().and_then(|c| c.finish_reason);
+    let outcome =
+        Outcome { provider: t.provider.id.clone(), model: t.model.clone(), usage, cost_micros, finish_reason };
+    Ok((resp, outcome))
 }
 
 fn estimate_usage(req: &ChatRequest, resp: &ChatResponse) -> Usage {

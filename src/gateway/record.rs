@@ -16,8 +16,8 @@ use layerr_domain::trace::{Trace, TraceCommand};
 use layerr_domain::workspace::budget::Budget;
 use layerr_domain::workspace::WorkspaceCommand;
 
+use crate::app::AppState;
 use crate::appender::NewEvent;
-use crate::http::AppState;
 use crate::state::WorkspaceView;
 use crate::store::CommandContext;
 

@@ -1,24 +1,24 @@
 //! Streaming: the attempt loop runs until an upstream yields its first event (so a failure can
-//! still fall back before a byte reaches the client), then the answer is re-framed as OpenAI
-//! `chat.completion.chunk` SSE. A failure after that ends the stream with an error event. The
-//! trace is recorded when the stream ends, or when the client goes away (drop).
+//! still fall back before a byte reaches the client), then the service yields typed events
+//! ([`Streamed`]) that each inbound format frames its own way (OpenAI chunks in `http/sse.rs`).
+//! The last event is the [`Outcome`] (usage, cost, finish reason), priced once; a failure after
+//! the first event ends the stream with [`Streamed::Failed`]. The trace is recorded when the
+//! stream ends, or when the client goes away (drop).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
 use layerr_domain::trace::TraceCommand;
 
 use super::attempts::{Limit, Won};
+use super::error::ChatError;
 use super::record::Recorder;
 use super::Run;
-use crate::api::openai::{ChatCompletionChunk, ChunkChoice, ChunkFunction, ChunkToolCall, Delta, WireUsage};
-use crate::http::error::ApiError;
-use crate::llm::{Role, StreamEvent, Usage};
+use crate::llm::{FinishReason, StreamEvent, ToolCallDelta, Usage};
 use crate::providers::{self, ErrorKind, EventStream, ProviderError};
 use crate::routing::Target;
 
@@ -32,7 +32,7 @@ pub(crate) struct Live {
 }
 
 /// Tries the chain until one upstream starts answering within the first-token timeout.
-pub(super) async fn start(run: &mut Run) -> Result<(), ApiError> {
+pub(super) async fn start(run: &mut Run) -> Result<Box<Live>, ChatError> {
     let req = std::mem::take(&mut run.req);
     let limit = Limit::FirstEvent { first_event: run.first_token };
     let won = run
@@ -60,24 +60,76 @@ pub(super) async fn start(run: &mut Run) -> Result<(), ApiError> {
         model: t.model.clone(),
         failure: None,
     });
-    run.live = Some(Box::new(Live { target: t, events, first: Some(first), t0, ttft }));
-    Ok(())
+    Ok(Box::new(Live { target: t, events, first: Some(first), t0, ttft }))
 }
 
-/// The response body: OpenAI chunks as SSE, `data: [DONE]` at the end.
-pub struct SseBody {
-    inner: Pin<Box<dyn Stream<Item = Result<Bytes, std::convert::Infallible>> + Send>>,
+/// One step of a streamed answer, as the service yields it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Streamed {
+    Delta {
+        index: u32,
+        content: Option<String>,
+        tool_calls: Vec<ToolCallDelta>,
+    },
+    Finish {
+        index: u32,
+        reason: FinishReason,
+    },
+    /// The answer is complete: the last event of a stream that did not fail.
+    Done(Outcome),
+    /// The upstream failed after its first event (too late to fall back): the last event.
+    Failed {
+        message: String,
+    },
 }
 
-impl SseBody {
-    pub(super) fn new(run: Run) -> SseBody {
-        SseBody { inner: Box::pin(body(run)) }
+/// What a finished stream was: who answered, what it used and what it cost (priced once, the
+/// figure the trace charges).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub provider: String,
+    pub model: String,
+    pub usage: Usage,
+    pub cost_micros: i64,
+    pub finish_reason: Option<FinishReason>,
+}
+
+/// What a framing needs to know before the first event.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// The response id (`chatcmpl-` and the trace id).
+    pub id: String,
+    pub created: i64,
+    /// The model that answers.
+    pub model: String,
+    /// Choices the client asked for.
+    pub n: u32,
+    /// The client asked for a usage event at the end (`stream_options.include_usage`).
+    pub include_usage: bool,
+}
+
+/// A streamed answer: typed events, ending with [`Streamed::Done`] or [`Streamed::Failed`].
+pub struct ChatStream {
+    pub info: StreamInfo,
+    inner: Pin<Box<dyn Stream<Item = Streamed> + Send>>,
+}
+
+impl ChatStream {
+    pub(super) fn new(run: Run, live: Box<Live>) -> ChatStream {
+        let info = StreamInfo {
+            id: format!("chatcmpl-{}", run.explain.trace_id.replace('-', "")),
+            created: chrono::Utc::now().timestamp(),
+            model: live.target.model.clone(),
+            n: run.req.n.max(1),
+            include_usage: run.req.include_usage,
+        };
+        ChatStream { info, inner: Box::pin(events(run, live)) }
     }
 }
 
-impl Stream for SseBody {
-    type Item = Result<Bytes, std::convert::Infallible>;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+impl Stream for ChatStream {
+    type Item = Streamed;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Streamed>> {
         self.inner.as_mut().poll_next(cx)
     }
 }
@@ -85,99 +137,72 @@ impl Stream for SseBody {
 struct State {
     run: Option<Run>,
     live: Box<Live>,
-    id: String,
-    created: i64,
-    model: String,
-    out: VecDeque<Bytes>,
+    out: VecDeque<Streamed>,
     usage: Option<Usage>,
     chars_out: usize,
     /// The answer's text, kept only when the workspace captures `full` content.
     text: Option<String>,
-    finish: Option<String>,
-    ended: bool,
+    finish: Option<FinishReason>,
+    /// How the upstream ended: `None` while it runs.
+    ended: Option<Ended>,
+}
+
+enum Ended {
+    /// Answered to the end: the attempt and the charge are on the trace; `Complete` follows.
+    Answered,
+    /// Failed after its first event: recorded already.
+    Failed,
 }
 
 impl Drop for State {
-    /// The client went away (or the stream ended): record what happened, once.
+    /// The stream ended, or the client went away: record what happened, once.
     fn drop(&mut self) {
-        if let Some(run) = self.run.take() {
-            let live_target = self.live.target.clone();
-            let (ttft, latency) = (self.live.ttft, self.live.t0.elapsed());
-            let usage = self.usage.unwrap_or_else(|| estimate(&run, self.chars_out));
-            let err =
-                (!self.ended).then(|| ProviderError::new(ErrorKind::Cancelled, "the client disconnected mid-stream"));
-            let app = run.app.clone();
-            let output = self.text.take();
-            app.tracker.clone().spawn(finish(
-                run,
-                live_target,
-                (ttft, latency),
-                usage,
-                err,
-                self.finish.clone(),
-                output,
-            ));
+        let Some(mut run) = self.run.take() else { return };
+        let target = self.live.target.clone();
+        let latency_ms = run.started.elapsed().as_millis() as u64;
+        if self.ended.is_none() {
+            let err = ProviderError::new(ErrorKind::Cancelled, "the client disconnected mid-stream");
+            self.settle(&mut run, Some(&err));
+            run.recorder.push(TraceCommand::Fail {
+                code: "STREAM_INTERRUPTED".into(),
+                message: err.message.clone(),
+                latency_ms,
+                at: Recorder::now(),
+            });
+        } else {
+            run.recorder.push(TraceCommand::Complete {
+                provider: target.provider.id.clone(),
+                model: target.model.clone(),
+                latency_ms,
+                finish_reason: self.finish.map(|f| f.as_str().to_string()),
+                output: self.text.take(),
+                at: Recorder::now(),
+            });
         }
+        let app = run.app.clone();
+        app.tracker.spawn(async move { run.recorder.finish().await });
     }
-}
-
-fn estimate(run: &Run, chars_out: usize) -> Usage {
-    Usage {
-        prompt_tokens: run.req.estimate_prompt_tokens(),
-        completion_tokens: (chars_out as u64).div_ceil(4),
-        estimated: true,
-        ..Usage::default()
-    }
-}
-
-async fn finish(
-    mut run: Run,
-    target: Target,
-    (ttft, latency): (Duration, Duration),
-    usage: Usage,
-    err: Option<ProviderError>,
-    finish_reason: Option<String>,
-    output: Option<String>,
-) {
-    run.record_attempt(&target, latency, Some(ttft), err.as_ref());
-    run.charge(&target, &usage);
-    let latency_ms = run.started.elapsed().as_millis() as u64;
-    match err {
-        None => run.recorder.push(TraceCommand::Complete {
-            provider: target.provider.id.clone(),
-            model: target.model.clone(),
-            latency_ms,
-            finish_reason,
-            output,
-            at: Recorder::now(),
-        }),
-        Some(e) => run.recorder.push(TraceCommand::Fail {
-            code: "STREAM_INTERRUPTED".into(),
-            message: e.message.clone(),
-            latency_ms,
-            at: Recorder::now(),
-        }),
-    }
-    run.recorder.finish().await;
-}
-
-fn sse(json: &impl serde::Serialize) -> Bytes {
-    let mut v = b"data: ".to_vec();
-    serde_json::to_writer(&mut v, json).unwrap_or_default();
-    v.extend_from_slice(b"\n\n");
-    Bytes::from(v)
 }
 
 impl State {
-    fn chunk(&self, choices: Vec<ChunkChoice>, usage: Option<WireUsage>) -> Bytes {
-        sse(&ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices,
+    /// Records the live attempt (`err`: how it failed) and its charge; returns the outcome.
+    fn settle(&mut self, run: &mut Run, err: Option<&ProviderError>) -> Outcome {
+        let target = self.live.target.clone();
+        let usage = self.usage.unwrap_or_else(|| Usage {
+            prompt_tokens: run.req.estimate_prompt_tokens(),
+            completion_tokens: (self.chars_out as u64).div_ceil(4),
+            estimated: true,
+            ..Usage::default()
+        });
+        run.record_attempt(&target, self.live.t0.elapsed(), Some(self.live.ttft), err);
+        let cost_micros = run.charge(&target, &usage);
+        Outcome {
+            provider: target.provider.id.clone(),
+            model: target.model.clone(),
             usage,
-        })
+            cost_micros,
+            finish_reason: self.finish,
+        }
     }
 
     fn on_event(&mut self, ev: StreamEvent) {
@@ -189,31 +214,11 @@ impl State {
                 if let (Some(text), Some(c)) = (self.text.as_mut(), content.as_deref()) {
                     text.push_str(c);
                 }
-                let calls: Vec<ChunkToolCall> = tool_calls
-                    .into_iter()
-                    .map(|t| ChunkToolCall {
-                        index: t.index,
-                        kind: t.id.as_ref().map(|_| "function".to_string()),
-                        id: t.id,
-                        function: ChunkFunction { name: t.name, arguments: Some(t.arguments) },
-                    })
-                    .collect();
-                let delta = Delta { role: None, content, tool_calls: (!calls.is_empty()).then_some(calls) };
-                let b = self.chunk(vec![ChunkChoice { index, delta, finish_reason: None, logprobs: None }], None);
-                self.out.push_back(b);
+                self.out.push_back(Streamed::Delta { index, content, tool_calls });
             }
             StreamEvent::Finish { index, reason } => {
-                self.finish = Some(reason.as_str().to_string());
-                let b = self.chunk(
-                    vec![ChunkChoice {
-                        index,
-                        delta: Delta::default(),
-                        finish_reason: Some(reason.as_str().to_string()),
-                        logprobs: None,
-                    }],
-                    None,
-                );
-                self.out.push_back(b);
+                self.finish = Some(reason);
+                self.out.push_back(Streamed::Finish { index, reason });
             }
             StreamEvent::Usage(u) => {
                 // Some upstreams report usage in parts (input first, output at the end).
@@ -231,82 +236,61 @@ impl State {
             }
         }
     }
+
+    /// The upstream ended: the attempt and the charge are recorded now, so the outcome the
+    /// client sees is the one the trace charges.
+    fn end(&mut self, failure: Option<ProviderError>) {
+        let Some(mut run) = self.run.take() else { return };
+        let outcome = self.settle(&mut run, failure.as_ref());
+        match failure {
+            None => {
+                self.ended = Some(Ended::Answered);
+                self.run = Some(run);
+                self.out.push_back(Streamed::Done(outcome));
+            }
+            Some(e) => {
+                self.ended = Some(Ended::Failed);
+                run.recorder.push(TraceCommand::Fail {
+                    code: "STREAM_INTERRUPTED".into(),
+                    message: e.message.clone(),
+                    latency_ms: run.started.elapsed().as_millis() as u64,
+                    at: Recorder::now(),
+                });
+                let app = run.app.clone();
+                app.tracker.spawn(async move { run.recorder.finish().await });
+                self.out.push_back(Streamed::Failed { message: format!("upstream stream failed: {}", e.message) });
+            }
+        }
+    }
 }
 
-fn body(mut run: Run) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
-    let live = run.live.take().expect("start() succeeded");
-    let include_usage = run.req.include_usage;
-    let n = run.req.n.max(1);
+fn events(run: Run, live: Box<Live>) -> impl Stream<Item = Streamed> + Send {
+    let capture = run.capture;
     let mut state = State {
-        id: format!("chatcmpl-{}", run.explain.trace_id.replace('-', "")),
-        created: chrono::Utc::now().timestamp(),
-        model: live.target.model.clone(),
         run: Some(run),
         live,
         out: VecDeque::new(),
         usage: None,
         chars_out: 0,
-        text: None,
+        text: capture.then(String::new),
         finish: None,
-        ended: false,
+        ended: None,
     };
-    if state.run.as_ref().is_some_and(|r| r.capture) {
-        state.text = Some(String::new());
-    }
-    for index in 0..n {
-        let delta = Delta { role: Some(Role::Assistant), content: Some(String::new()), tool_calls: None };
-        let b = state.chunk(vec![ChunkChoice { index, delta, finish_reason: None, logprobs: None }], None);
-        state.out.push_back(b);
-    }
     if let Some(first) = state.live.first.take() {
         state.on_event(first);
     }
     futures::stream::unfold(state, move |mut st| async move {
         loop {
-            if let Some(b) = st.out.pop_front() {
-                return Some((Ok(b), st));
+            if let Some(ev) = st.out.pop_front() {
+                return Some((ev, st));
             }
-            if st.ended {
+            if st.ended.is_some() {
                 return None;
             }
             match st.live.events.next().await {
                 Some(Ok(ev)) => st.on_event(ev),
-                Some(Err(e)) => {
-                    // Mid-stream failure: too late to fall back. Tell the client in the stream.
-                    let body = serde_json::json!({"error": {
-                        "message": format!("upstream stream failed: {}", e.message),
-                        "type": "api_error", "code": "STREAM_INTERRUPTED",
-                    }});
-                    st.out.push_back(sse(&body));
-                    st.ended = true;
-                    if let Some(run) = st.run.take() {
-                        let usage = st.usage.unwrap_or_else(|| estimate(&run, st.chars_out));
-                        let (t, ttft, lat) = (st.live.target.clone(), st.live.ttft, st.live.t0.elapsed());
-                        let app = run.app.clone();
-                        let output = st.text.take();
-                        app.tracker.clone().spawn(finish(
-                            run,
-                            t,
-                            (ttft, lat),
-                            usage,
-                            Some(e),
-                            st.finish.clone(),
-                            output,
-                        ));
-                    }
-                }
-                None => {
-                    if include_usage {
-                        let u = st
-                            .usage
-                            .unwrap_or_else(|| st.run.as_ref().map(|r| estimate(r, st.chars_out)).unwrap_or_default());
-                        let b = st.chunk(vec![], Some(WireUsage::from(&u)));
-                        st.out.push_back(b);
-                    }
-                    st.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
-                    st.ended = true;
-                    // Recorded by Drop, once the body is finished.
-                }
+                Some(Err(e)) => st.end(Some(e)),
+                None => st.end(None),
             }
         }
     })

@@ -2,8 +2,9 @@
 //! is validated, its `context.files` resolved, the conversation's stored history prepended, and
 //! the request run through the gateway (routing, fallback, trace). The user's messages and the
 //! answer are then appended to the Conversation aggregate in one command, so a conversation only
-//! ever holds complete turns. Streams forward the gateway's OpenAI chunks and record the turn
-//! before the final `[DONE]`, so a client that has read it finds the answer in the conversation.
+//! ever holds complete turns. Streams are framed as OpenAI chunks and record the turn from the
+//! service's typed outcome before the final `[DONE]`, so a client that has read it finds the
+//! answer in the conversation.
 
 mod files;
 mod stream;
@@ -30,7 +31,7 @@ use super::error::{command_failed, ApiError};
 use super::extract::{ApiJson, ApiPath};
 use super::AppState;
 use crate::api::openai::ChatCompletionRequest;
-use crate::gateway::{self, ChatCtx, ChatOptions, Explain, Reply};
+use crate::gateway::{self, ChatCtx, ChatOptions, Explain, Outcome, Reply};
 use crate::llm::{ChatRequest, ChatResponse, Message, Role, Usage};
 use crate::routing::AUTO_MODEL;
 use crate::state::{Principal, WorkspaceView};
@@ -245,27 +246,28 @@ async fn turn(
     let conversation_id = target.id.clone();
     let known = target.existing.is_some();
     let outcome = match result {
-        Ok(Reply::Full(r)) => full_reply(&app, &rid, &ws, target, user, &explain, &r).await,
-        Ok(Reply::Stream(body)) => {
+        Ok(Reply::Full(r, outcome)) => full_reply(&app, &rid, &ws, target, user, &explain, &r, &outcome).await,
+        Ok(Reply::Stream(s)) => {
             let rec = stream::Pending { app: app.clone(), target, ws, user, explain: explain.clone() };
-            let mut r = Response::new(Body::from_stream(stream::forward(body, rec)));
+            let mut r = Response::new(Body::from_stream(stream::forward(s, rec)));
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             Ok(r)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(ApiError::from(e)),
     };
     // A failed first turn records nothing, so it names no conversation.
     let mut resp = outcome.unwrap_or_else(IntoResponse::into_response);
     if resp.status().is_success() || known {
         conversation_header(resp.headers_mut(), &conversation_id);
     }
-    explain.apply(resp.headers_mut());
+    super::explain::headers(&explain, resp.headers_mut());
     Ok(resp)
 }
 
 /// Records the answered turn and builds the response body.
+#[allow(clippy::too_many_arguments, reason = "the turn's parts, each used once")]
 async fn full_reply(
     app: &AppState,
     rid: &RequestId,
@@ -274,13 +276,12 @@ async fn full_reply(
     mut messages: Vec<NewMessage>,
     explain: &Explain,
     r: &ChatResponse,
+    outcome: &Outcome,
 ) -> Result<Response, ApiError> {
     let choice = r.choices.first();
     let content = choice.map(|c| c.message.content_text()).unwrap_or_default();
-    let usage = r.usage.unwrap_or_default();
-    let provider = explain.provider.clone().unwrap_or_default();
-    let model = explain.model.clone().unwrap_or_else(|| r.model.clone());
-    let cost = cost_micros(app, &provider, &model, &usage);
+    let (usage, cost) = (outcome.usage, outcome.cost_micros);
+    let (provider, model) = (outcome.provider.clone(), outcome.model.clone());
     messages.push(answer(explain, content.clone(), &usage, cost));
     // The answer was paid for: if the conversation cannot take it (deleted meanwhile, a store
     // failure), the client still gets it, with a warning instead of the conversation update.
@@ -347,18 +348,13 @@ fn canonical(turn: &Turn, history: Option<&Conversation>, context: &[files::Cont
         model: turn.model.clone(),
         messages,
         stream: turn.stream,
-        // The closing usage chunk is what the recorded answer's tokens and cost come from.
+        // A streamed turn's client gets the usage chunk, as the recorded answer has it.
         include_usage: turn.stream,
         n: 1,
         max_tokens: turn.max_tokens,
         temperature: turn.temperature,
         ..ChatRequest::default()
     }
-}
-
-/// What the answer cost, priced as the trace's charge is.
-fn cost_micros(app: &AppState, provider: &str, model: &str, usage: &Usage) -> i64 {
-    app.hot.provider(provider).map_or(0, |p| gateway::facts::charge_micros(&p, model, usage).0)
 }
 
 fn answer(explain: &Explain, content: String, usage: &Usage, cost: i64) -> NewMessage {

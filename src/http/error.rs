@@ -8,6 +8,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::appender::Shed;
+use crate::gateway::error::ChatError;
 use crate::ratelimit::Decision;
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +149,52 @@ impl From<Shed> for ApiError {
     }
 }
 
+/// The one mapping from the chat service's errors to the edge's: statuses, codes and the
+/// envelope's `details` are decided here.
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::InvalidStrategy(m) => ApiError::InvalidStrategy(m),
+            ChatError::ModelNotFound(m) => ApiError::ModelNotFound(m),
+            ChatError::NoProvider => ApiError::ProviderUnavailable {
+                message: ChatError::NoProvider.to_string(),
+                details: json!({ "attempts": 0, "providers": [] }),
+            },
+            ChatError::NoCandidate { ref candidates } => {
+                let reasons: Vec<Value> = candidates
+                    .iter()
+                    .map(|c| {
+                        json!({"provider": c.provider, "model": c.model,
+                               "excluded": c.excluded.as_ref().map(ToString::to_string)})
+                    })
+                    .collect();
+                ApiError::ProviderUnavailable {
+                    message: e.to_string(),
+                    details: json!({ "attempts": 0, "providers": [], "candidates": reasons }),
+                }
+            }
+            ChatError::Exhausted { ref providers, ref failures } => {
+                let errors: Vec<Value> = failures
+                    .iter()
+                    .map(|f| json!({"provider": f.provider, "model": f.model, "kind": f.kind.as_str(), "status": f.status}))
+                    .collect();
+                ApiError::ProviderUnavailable {
+                    message: e.to_string(),
+                    details: json!({ "attempts": failures.len(), "providers": providers, "errors": errors }),
+                }
+            }
+            ChatError::BudgetExceeded(m) => ApiError::BudgetExceeded(m),
+            ChatError::UpstreamRejected(m) => ApiError::UpstreamRejected(m),
+            ChatError::RateLimited { message, retry_after } => ApiError::UpstreamRateLimited { message, retry_after },
+            ChatError::Timeout(m) => ApiError::Timeout(m),
+            ChatError::Shed(s) => ApiError::Shed(s),
+            ChatError::Conflict(m) => ApiError::Conflict(m),
+            ChatError::WorkspaceNotFound(w) => ApiError::WorkspaceNotFound(w),
+            ChatError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, kind) = self.parts();
@@ -209,5 +256,44 @@ pub fn unavailable(e: layerr_projections::DbError) -> ApiError {
     match e {
         layerr_projections::DbError::Data(_) => ApiError::internal(e),
         e => ApiError::Unavailable(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::error::Failed;
+    use crate::providers::ErrorKind;
+
+    /// The code a failed trace records is the code its client sees.
+    #[test]
+    fn every_service_error_keeps_its_code_at_the_edge() {
+        let all = [
+            ChatError::InvalidStrategy("s".into()),
+            ChatError::ModelNotFound("m".into()),
+            ChatError::NoProvider,
+            ChatError::NoCandidate { candidates: vec![] },
+            ChatError::Exhausted {
+                providers: vec!["p1".into()],
+                failures: vec![Failed {
+                    provider: "p1".into(),
+                    model: "m".into(),
+                    kind: ErrorKind::Server,
+                    status: Some(503),
+                }],
+            },
+            ChatError::BudgetExceeded("b".into()),
+            ChatError::UpstreamRejected("u".into()),
+            ChatError::RateLimited { message: "r".into(), retry_after: Some(std::time::Duration::from_secs(2)) },
+            ChatError::Timeout("t".into()),
+            ChatError::Shed(Shed::QueueFull),
+            ChatError::Conflict("c".into()),
+            ChatError::WorkspaceNotFound("w".into()),
+            ChatError::Internal("i".into()),
+        ];
+        for e in all {
+            let code = e.code();
+            assert_eq!(ApiError::from(e.clone()).parts().1, code, "{e:?}");
+        }
     }
 }

@@ -9,19 +9,17 @@ pub mod conversations;
 pub mod economics;
 pub mod envelope;
 pub mod error;
+pub mod explain;
 pub mod extract;
 pub mod health;
 pub mod keepalive;
 pub mod metrics;
 pub mod openai;
 pub mod providers;
+pub mod sse;
 pub mod strategies;
 pub mod traces;
 pub mod workspaces;
-
-use std::ops::Deref;
-use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderValue;
@@ -29,43 +27,10 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 
-use crate::config::Config;
-use crate::ratelimit::RateLimiter;
-use crate::state::HotState;
-use crate::store::EventStore;
+pub use crate::app::{AppInner, AppState};
 use envelope::RequestId;
 use error::ApiError;
 use extract::BodyLimit;
-
-pub struct AppInner {
-    pub store: EventStore,
-    pub hot: Arc<HotState>,
-    pub limiter: RateLimiter,
-    pub config: Config,
-    pub started: Instant,
-    /// Names of the SQL projectors this node runs (for lag reporting).
-    pub projectors: Vec<&'static str>,
-    /// One pooled client for every upstream.
-    pub http: reqwest::Client,
-    pub health: crate::routing::health::HealthBook,
-    pub secrets: crate::secrets::SecretBox,
-    pub ledger: crate::budget::Ledger,
-    pub appender: crate::appender::Appender,
-    /// Owns background work started by requests (e.g. recording a finished stream).
-    pub tracker: tokio_util::task::TaskTracker,
-    /// The Kafka relay's status when `kafka.brokers` is set (for `/api/health/detailed`).
-    pub kafka: Option<Arc<layerr_kafka::RelayStatus>>,
-}
-
-#[derive(Clone)]
-pub struct AppState(pub Arc<AppInner>);
-
-impl Deref for AppState {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
-}
 
 pub fn app(state: AppState) -> Router {
     let limit = state.config.server.max_body_bytes;

@@ -67,17 +67,17 @@ async fn chat_completions(
     };
     let (result, explain) = gateway::chat(&app, ctx, req, &gateway::ChatOptions::from(&opts), content).await;
     let mut resp = match result {
-        Ok(Reply::Full(r)) => Json(ChatCompletion::from_canonical(&r)).into_response(),
-        Ok(Reply::Stream(body)) => {
-            let mut r = Response::new(Body::from_stream(body));
+        Ok(Reply::Full(r, _)) => Json(ChatCompletion::from_canonical(&r)).into_response(),
+        Ok(Reply::Stream(s)) => {
+            let mut r = Response::new(Body::from_stream(super::sse::openai_body(s)));
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             r
         }
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     };
-    explain.apply(resp.headers_mut());
+    super::explain::headers(&explain, resp.headers_mut());
     resp
 }
 

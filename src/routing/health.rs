@@ -65,9 +65,16 @@ pub struct HealthReport {
     pub circuit: Breaker,
 }
 
+/// The longest `Retry-After` a target is set aside for (a provider asking for more is asked
+/// again after this).
+const MAX_COOL_DOWN: Duration = Duration::from_secs(300);
+
 #[derive(Default)]
 pub struct HealthBook {
     stats: Mutex<HashMap<String, Stats>>,
+    /// Targets (provider, model) that answered 429 with a `Retry-After`, until it ends. Not a
+    /// health failure: the breaker is untouched, the target is only not asked again too soon.
+    busy: Mutex<HashMap<(String, String), Instant>>,
 }
 
 fn push<T>(q: &mut VecDeque<T>, v: T) {
@@ -116,6 +123,27 @@ impl HealthBook {
             s.opened_at = Some(now);
             s.probing = false;
         }
+    }
+
+    /// A target answered 429: it is not asked again until its `Retry-After` (at most
+    /// [`MAX_COOL_DOWN`]) has passed. Without a `Retry-After` nothing is set aside.
+    pub fn record_rate_limit(&self, provider: &str, model: &str, retry_after: Option<Duration>) {
+        let Some(wait) = retry_after.filter(|d| !d.is_zero()) else { return };
+        let until = Instant::now() + wait.min(MAX_COOL_DOWN);
+        let mut busy = self.busy.lock();
+        busy.retain(|_, t| *t > Instant::now());
+        busy.insert((provider.to_string(), model.to_string()), until);
+    }
+
+    /// How long a target that answered 429 is still set aside, if it is.
+    pub fn cooling(&self, provider: &str, model: &str) -> Option<Duration> {
+        let busy = self.busy.lock();
+        if busy.is_empty() {
+            return None;
+        }
+        let until = busy.get(&(provider.to_string(), model.to_string()))?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
     }
 
     pub fn breaker(&self, provider: &str) -> Breaker {
@@ -225,6 +253,20 @@ mod tests {
         assert!((r.error_rate - 1.0 / 101.0).abs() < 1e-3);
         assert_eq!(r.status, "healthy");
         assert_eq!(h.report("none").status, "unknown");
+    }
+
+    #[test]
+    fn a_rate_limited_target_is_set_aside_for_its_retry_after_only() {
+        let h = HealthBook::default();
+        h.record_rate_limit("p1", "m", Some(Duration::from_secs(2)));
+        h.record_rate_limit("p1", "other", None);
+        let left = h.cooling("p1", "m").expect("cooling");
+        assert!(left > Duration::from_millis(1900) && left <= Duration::from_secs(2), "{left:?}");
+        assert_eq!(h.cooling("p1", "other"), None, "no Retry-After: nothing set aside");
+        assert_eq!(h.cooling("p2", "m"), None);
+        assert_eq!(h.breaker("p1"), Breaker::Closed, "a rate limit is not a health failure");
+        h.record_rate_limit("p3", "m", Some(Duration::from_secs(3600)));
+        assert!(h.cooling("p3", "m").expect("cooling") <= MAX_COOL_DOWN);
     }
 
     #[test]

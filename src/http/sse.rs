@@ -1,0 +1,106 @@
+//! The OpenAI framing of the chat service's typed stream: `chat.completion.chunk` SSE frames, a
+//! usage chunk when the client asked for one, an error event when the upstream failed after its
+//! first event, and `data: [DONE]`. `/v1/chat/completions` sends it as it is; `/api/chat` sends
+//! it too, recording its turn from the typed [`Outcome`] before `[DONE]`.
+
+use axum::body::Bytes;
+
+use crate::api::openai::{ChatCompletionChunk, ChunkChoice, ChunkFunction, ChunkToolCall, Delta, WireUsage};
+use crate::gateway::{Outcome, StreamInfo, Streamed};
+use crate::llm::Role;
+
+pub const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// One `data:` frame.
+pub fn frame(json: &impl serde::Serialize) -> Bytes {
+    let mut v = b"data: ".to_vec();
+    serde_json::to_writer(&mut v, json).unwrap_or_default();
+    v.extend_from_slice(b"\n\n");
+    Bytes::from(v)
+}
+
+/// Frames one stream's events as OpenAI chunks.
+pub struct OpenAiFramer {
+    info: StreamInfo,
+}
+
+impl OpenAiFramer {
+    pub fn new(info: StreamInfo) -> OpenAiFramer {
+        OpenAiFramer { info }
+    }
+
+    fn chunk(&self, choices: Vec<ChunkChoice>, usage: Option<WireUsage>) -> Bytes {
+        frame(&ChatCompletionChunk {
+            id: self.info.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: self.info.created,
+            model: self.info.model.clone(),
+            choices,
+            usage,
+        })
+    }
+
+    /// The frames that open the stream: each choice's assistant role.
+    pub fn opening(&self) -> Vec<Bytes> {
+        (0..self.info.n)
+            .map(|index| {
+                let delta = Delta { role: Some(Role::Assistant), content: Some(String::new()), tool_calls: None };
+                self.chunk(vec![ChunkChoice { index, delta, finish_reason: None, logprobs: None }], None)
+            })
+            .collect()
+    }
+
+    /// The frames of one event (the last event's frames end with `[DONE]`).
+    pub fn frames(&self, ev: Streamed) -> Vec<Bytes> {
+        match ev {
+            Streamed::Delta { index, content, tool_calls } => {
+                let calls: Vec<ChunkToolCall> = tool_calls
+                    .into_iter()
+                    .map(|t| ChunkToolCall {
+                        index: t.index,
+                        kind: t.id.as_ref().map(|_| "function".to_string()),
+                        id: t.id,
+                        function: ChunkFunction { name: t.name, arguments: Some(t.arguments) },
+                    })
+                    .collect();
+                let delta = Delta { role: None, content, tool_calls: (!calls.is_empty()).then_some(calls) };
+                vec![self.chunk(vec![ChunkChoice { index, delta, finish_reason: None, logprobs: None }], None)]
+            }
+            Streamed::Finish { index, reason } => vec![self.chunk(
+                vec![ChunkChoice {
+                    index,
+                    delta: Delta::default(),
+                    finish_reason: Some(reason.as_str().to_string()),
+                    logprobs: None,
+                }],
+                None,
+            )],
+            Streamed::Done(outcome) => self.closing(&outcome),
+            // Too late to fall back: the client is told in the stream (no `[DONE]`).
+            Streamed::Failed { message } => vec![frame(&serde_json::json!({"error": {
+                "message": message, "type": "api_error", "code": "STREAM_INTERRUPTED",
+            }}))],
+        }
+    }
+
+    /// The usage chunk (when asked for) and `[DONE]`.
+    pub fn closing(&self, outcome: &Outcome) -> Vec<Bytes> {
+        let mut out = Vec::with_capacity(2);
+        if self.info.include_usage {
+            out.push(self.chunk(vec![], Some(WireUsage::from(&outcome.usage))));
+        }
+        out.push(Bytes::from_static(DONE));
+        out
+    }
+}
+
+/// The whole OpenAI SSE body of a stream.
+pub fn openai_body(
+    stream: crate::gateway::ChatStream,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    use futures::StreamExt;
+    let framer = OpenAiFramer::new(stream.info.clone());
+    let opening = futures::stream::iter(framer.opening());
+    let rest = stream.flat_map(move |ev| futures::stream::iter(framer.frames(ev)));
+    opening.chain(rest).map(Ok)
+}
