@@ -160,7 +160,7 @@ fn report(split: &str, exs: &[&Example], show_errors: bool) {
     println!();
 
     println!("\n{:<15} {:>9} {:>7} {:>5} {:>8}", "intent", "precision", "recall", "f1", "support");
-    for i in Intent::ALL {
+    for i in Intent::CLASSIFIED {
         let k = i.index();
         let tp = confusion[k][k] as f64;
         let support: u32 = confusion[k].iter().sum();
@@ -173,13 +173,13 @@ fn report(split: &str, exs: &[&Example], show_errors: bool) {
 
     println!("\nconfusion (rows: labelled, columns: predicted)");
     print!("{:<15}", "");
-    for i in Intent::ALL {
+    for i in Intent::CLASSIFIED {
         print!(" {:>5}", i.as_str().get(..5).unwrap_or(i.as_str()));
     }
     println!();
-    for i in Intent::ALL {
+    for i in Intent::CLASSIFIED {
         print!("{:<15}", i.as_str());
-        for j in Intent::ALL {
+        for j in Intent::CLASSIFIED {
             print!(" {:>5}", confusion[i.index()][j.index()]);
         }
         println!();

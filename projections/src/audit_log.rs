@@ -15,8 +15,10 @@ use crate::runner::Projector;
 
 pub const NAME: &str = "audit_log";
 
-/// Aggregates whose events are configuration changes.
-const AUDITED: &[&str] = &["Workspace", "Installation", "Provider", "Strategy", "Secret", "GuardrailPolicy", "Budget"];
+/// Aggregates whose events are configuration changes: every aggregate of the domain but `Trace`,
+/// `Conversation` and `Simulation`, which record requests, chats and simulation runs. (Secrets
+/// are rows of their own table, not an aggregate: a key's change shows as its provider's event.)
+const AUDITED: &[&str] = &["Workspace", "Installation", "Provider", "Strategy"];
 
 pub struct AuditLog;
 
@@ -53,17 +55,36 @@ fn redact_urls(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// The event as the domain reads it (through `StoredEvent::decode`, so an older version is
+/// upcast first), back as JSON: the audit shows every row in the current vocabulary.
+fn decoded(e: &StoredEvent) -> Result<serde_json::Value, DbError> {
+    use layerr_domain::{installation, provider, strategy, workspace};
+    let typed = match e.aggregate_type.as_str() {
+        "Workspace" => serde_json::to_value(e.decode::<workspace::WorkspaceEvent>()?),
+        "Installation" => serde_json::to_value(e.decode::<installation::InstallationEvent>()?),
+        "Provider" => serde_json::to_value(e.decode::<provider::ProviderEvent>()?),
+        "Strategy" => serde_json::to_value(e.decode::<strategy::StrategyEvent>()?),
+        other => return Err(DbError::Data(format!("the audit log does not read {other} events"))),
+    };
+    typed.map_err(|x| DbError::Data(format!("event {} ({}): {x}", e.position(), e.event_type)))
+}
+
 /// (before, after) of an event: its own `before`/`after` when it has them, else its fields.
-fn before_after(e: &StoredEvent) -> (Option<serde_json::Value>, Option<serde_json::Value>) {
-    let body = e.body();
-    match (body.get("before"), body.get("after")) {
+fn before_after(e: &StoredEvent) -> Result<(Option<serde_json::Value>, Option<serde_json::Value>), DbError> {
+    let event = decoded(e)?;
+    // The variant's fields (the JSON of an event is `{"Variant": {fields}}`).
+    let body = match &event {
+        serde_json::Value::Object(m) if m.len() == 1 => m.values().next().unwrap_or(&event),
+        other => other,
+    };
+    Ok(match (body.get("before"), body.get("after")) {
         (Some(b), Some(a)) => (Some(scrub(b)), Some(scrub(a))),
         _ => {
             let fields = scrub(body);
             let empty = fields.as_object().is_some_and(|m| m.is_empty());
             (None, if empty { None } else { Some(fields) })
         }
-    }
+    })
 }
 
 #[async_trait]
@@ -78,7 +99,7 @@ impl Projector for AuditLog {
                 .meta(layerr_domain::meta::WORKSPACE)
                 .map(str::to_string)
                 .or_else(|| (e.aggregate_type == "Workspace").then(|| e.aggregate_id.clone()));
-            let (before, after) = before_after(e);
+            let (before, after) = before_after(e)?;
             // Text as Postgres can hold it (U+0000 as U+FFFD); `before`/`after` are JSON, whose
             // escapes keep it.
             let text = |s: Option<&str>| s.map(|s| text_column(s).into_owned());

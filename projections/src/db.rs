@@ -91,6 +91,11 @@ const PG_MIGRATIONS: &[Migration] = &[
     // SQLite has no 0006: NOTIFY wake-ups are Postgres only.
     Migration { version: 6, name: "notify", sql: include_str!("../../migrations/postgres/0006_notify.sql") },
     Migration { version: 7, name: "economics", sql: include_str!("../../migrations/postgres/0007_economics.sql") },
+    Migration {
+        version: 8,
+        name: "trace_vocabulary",
+        sql: include_str!("../../migrations/postgres/0008_trace_vocabulary.sql"),
+    },
 ];
 
 const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -108,6 +113,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0005_conversations.sql"),
     },
     Migration { version: 7, name: "economics", sql: include_str!("../../migrations/sqlite/0007_economics.sql") },
+    Migration {
+        version: 8,
+        name: "trace_vocabulary",
+        sql: include_str!("../../migrations/sqlite/0008_trace_vocabulary.sql"),
+    },
 ];
 
 /// Arbitrary constant: the advisory lock that serialises migrations across nodes.

@@ -44,7 +44,7 @@ async fn apply_one(conn: &mut AnyConnection, e: &StoredEvent) -> Result<(), DbEr
             .bind(id)
             .bind(&r.workspace)
             .bind(at.timestamp_millis())
-            .bind(&r.intent)
+            .bind(r.intent.as_str())
             .bind(&r.strategy)
             .bind(flag(r.needs_tools))
             .bind(flag(r.needs_vision))

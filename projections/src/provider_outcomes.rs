@@ -1,8 +1,13 @@
 //! Read model `provider_outcomes`: every recorded attempt folded into counts and latency sums per
 //! provider, model and UTC day. It answers "how fast and how reliable has this provider really
-//! been", the input a strategy's calibration recomputes from recorded traffic.
+//! been", the input a strategy's calibration recomputes from recorded traffic. Attempts whose
+//! failure is not a health failure ([`ErrorKind::is_health_failure`]: a rate limit, a bad request,
+//! a client's cancellation) are not counted.
+//!
+//! [`ErrorKind::is_health_failure`]: layerr_domain::trace::ErrorKind::is_health_failure
 
 use async_trait::async_trait;
+use layerr_domain::trace::TraceEvent;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
@@ -23,19 +28,18 @@ impl Projector for ProviderOutcomes {
 
     async fn apply(&self, conn: &mut AnyConnection, events: &[StoredEvent]) -> Result<(), DbError> {
         for e in events.iter().filter(|e| e.aggregate_type == "Trace") {
-            let success = match e.event_type.as_str() {
-                "AttemptSucceeded" => 1i64,
-                "AttemptFailed" => 0,
+            let (a, success) = match e.decode::<TraceEvent>()? {
+                TraceEvent::AttemptSucceeded { attempt, .. } => (attempt, 1i64),
+                TraceEvent::AttemptFailed { attempt, .. } => (attempt, 0),
                 _ => continue,
             };
-            let a = &e.body()["attempt"];
-            let (Some(provider), Some(model)) = (a["provider"].as_str(), a["model"].as_str()) else { continue };
-            // A client that went away says nothing about the provider.
-            if a["errorKind"].as_str() == Some("client_cancelled") {
+            // Only what says something about the provider counts: a client that went away, a
+            // request the client got wrong and a rate limit (busy, not unhealthy) do not.
+            if a.error_kind.is_some_and(|k| !k.is_health_failure()) {
                 continue;
             }
-            let latency = a["latencyMs"].as_i64().unwrap_or(0);
-            let ttft = a["ttftMs"].as_i64();
+            let latency = i64::try_from(a.latency_ms).unwrap_or(i64::MAX);
+            let ttft = a.ttft_ms.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
             sqlx::query(
                 "INSERT INTO provider_outcomes (provider, model, day, attempts, successes, latency_sum_ms, ttft_sum_ms, ttft_count)
                  VALUES ($1, $2, $3, 1, $4, $5, $6, $7)
@@ -46,8 +50,8 @@ impl Projector for ProviderOutcomes {
                     ttft_sum_ms = provider_outcomes.ttft_sum_ms + excluded.ttft_sum_ms,
                     ttft_count = provider_outcomes.ttft_count + excluded.ttft_count",
             )
-            .bind(provider)
-            .bind(model)
+            .bind(&a.provider)
+            .bind(&a.model)
             .bind(e.recorded_at.format("%Y-%m-%d").to_string())
             .bind(success)
             .bind(latency)

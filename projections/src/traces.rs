@@ -168,7 +168,7 @@ impl TraceView {
 
     /// The chain's first entry: what the router chose.
     pub fn primary(&self) -> Option<(&str, &str)> {
-        self.decision.as_ref().and_then(|d| d.chain.first()).map(|(p, m)| (p.as_str(), m.as_str()))
+        self.decision.as_ref().and_then(|d| d.chain.first()).map(|r| (r.provider.as_str(), r.model.as_str()))
     }
 
     /// The provider and model that answered (or, for a failure, the last one tried; else the
@@ -228,7 +228,7 @@ async fn store(conn: &mut AnyConnection, v: &TraceView) -> Result<(), DbError> {
     .bind(&r.workspace)
     .bind(v.received_at.map_or(0, |t| t.timestamp_millis()))
     .bind(v.status())
-    .bind(&r.intent)
+    .bind(r.intent.as_str())
     .bind(&r.strategy)
     .bind(provider)
     .bind(model)

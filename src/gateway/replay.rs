@@ -5,10 +5,11 @@
 
 use serde::Serialize;
 
+pub use layerr_domain::trace::RouteRef;
 use layerr_domain::trace::{Candidate, Weights};
 use layerr_projections::traces::TraceView;
 
-use crate::http::error::ApiError;
+use super::error::ChatError;
 use crate::routing::{self, health::HealthBook, ModelFacts, Needs, Recorded, RouteInput};
 use crate::state::{HotState, ProviderView};
 
@@ -23,17 +24,6 @@ pub struct Derived {
     pub summary: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RouteRef {
-    pub provider: String,
-    pub model: String,
-}
-
-pub fn route_refs(chain: &[(String, String)]) -> Vec<RouteRef> {
-    chain.iter().map(|(p, m)| RouteRef { provider: p.clone(), model: m.clone() }).collect()
-}
-
 /// Routes the trace's recorded request against `hot`. `then` takes latencies and breaker states
 /// from the recorded decision instead of `health`.
 pub fn rederive(
@@ -42,7 +32,7 @@ pub fn rederive(
     view: &TraceView,
     strategy_override: Option<&str>,
     then: bool,
-) -> Result<Derived, ApiError> {
+) -> Result<Derived, ChatError> {
     rederive_with(hot, health, view, strategy_override, then, &super::facts::facts)
 }
 
@@ -54,9 +44,9 @@ pub fn rederive_with(
     strategy_override: Option<&str>,
     then: bool,
     facts: &dyn Fn(&ProviderView, &str, &str) -> ModelFacts,
-) -> Result<Derived, ApiError> {
-    let r = view.received.as_ref().ok_or_else(|| ApiError::Conflict("the trace has no recorded request".into()))?;
-    let ws = hot.workspace(&r.workspace).ok_or_else(|| ApiError::WorkspaceNotFound(r.workspace.clone()))?;
+) -> Result<Derived, ChatError> {
+    let r = view.received.as_ref().ok_or_else(|| ChatError::Conflict("the trace has no recorded request".into()))?;
+    let ws = hot.workspace(&r.workspace).ok_or_else(|| ChatError::WorkspaceNotFound(r.workspace.clone()))?;
     let strategy = super::strategy_in(hot, &ws, Some(strategy_override.unwrap_or(&r.strategy)))?;
     let providers = hot.providers(Some(&ws.slug));
     let recorded_candidates = view.decision.as_ref().map(|d| d.candidates.as_slice()).unwrap_or(&[]);
@@ -70,7 +60,7 @@ pub fn rederive_with(
             vision: r.needs_vision,
             json: r.needs_json,
         },
-        intent: &r.intent,
+        intent: r.intent,
         strategy: &strategy,
         fallback: r.fallback_mode,
         restrictions: &ws.restrictions,
@@ -82,8 +72,7 @@ pub fn rederive_with(
         max_latency_ms: r.max_latency_ms,
         recorded: then.then_some(Recorded { candidates: recorded_candidates }),
     });
-    let chain: Vec<RouteRef> =
-        route.chain.iter().map(|t| RouteRef { provider: t.provider.id.clone(), model: t.model.clone() }).collect();
+    let chain: Vec<RouteRef> = route.chain.iter().map(routing::Target::route_ref).collect();
     Ok(Derived {
         strategy: strategy.id.clone(),
         weights: strategy.weights.clone(),
@@ -97,14 +86,12 @@ pub fn rederive_with(
 /// What differs between two derivations, as sentences and per-candidate score moves.
 pub fn differences(a: &Derived, b: &Derived) -> Vec<String> {
     let mut out = Vec::new();
-    let show =
-        |r: &Option<RouteRef>| r.as_ref().map_or("nothing".to_string(), |r| format!("{}/{}", r.model, r.provider));
+    let show = |r: &Option<RouteRef>| r.as_ref().map_or("nothing".to_string(), ToString::to_string);
     if a.primary != b.primary {
         out.push(format!("primary route: {} -> {}", show(&a.primary), show(&b.primary)));
     }
     if a.chain != b.chain {
-        let list =
-            |c: &[RouteRef]| c.iter().map(|r| format!("{}/{}", r.model, r.provider)).collect::<Vec<_>>().join(", ");
+        let list = |c: &[RouteRef]| c.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         out.push(format!("fallback chain: [{}] -> [{}]", list(&a.chain), list(&b.chain)));
     }
     if a.weights != b.weights {
@@ -148,3 +135,7 @@ pub fn differences(a: &Derived, b: &Derived) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "replay_tests.rs"]
+mod tests;

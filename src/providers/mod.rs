@@ -66,45 +66,8 @@ impl ProviderKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// Could not connect or the connection broke before a response.
-    Connect,
-    Timeout,
-    RateLimited,
-    /// 5xx from the upstream.
-    Server,
-    /// 401/403: our credentials for this upstream are wrong.
-    Auth,
-    /// 404: the upstream does not serve this model or path.
-    NotFound,
-    /// 4xx caused by the client's request: passed back, never retried.
-    BadRequest,
-    /// The upstream answered something we could not parse.
-    Decode,
-    /// A stream ended early, after output had started.
-    StreamCut,
-    /// The client went away; says nothing about the provider.
-    Cancelled,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Connect => "connect",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::RateLimited => "rate_limited",
-            ErrorKind::Server => "server",
-            ErrorKind::Auth => "auth",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::BadRequest => "bad_request",
-            ErrorKind::Decode => "decode",
-            ErrorKind::StreamCut => "stream_cut",
-            ErrorKind::Cancelled => "client_cancelled",
-        }
-    }
-}
+/// How an upstream call failed: the domain's vocabulary, recorded on every failed attempt.
+pub use layerr_domain::trace::ErrorKind;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{kind:?} from upstream{}: {message}", status.map(|s| format!(" ({s})")).unwrap_or_default())]

@@ -10,7 +10,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use layerr_domain::trace::{Candidate, Exclusion, Scores};
+use layerr_domain::trace::{Candidate, Exclusion, Intent, RouteRef, Scores};
 use layerr_domain::workspace::types::{FallbackMode, Restrictions};
 
 use crate::llm::ChatRequest;
@@ -56,6 +56,13 @@ pub struct Target {
     pub estimated_cost_micros: i64,
 }
 
+impl Target {
+    /// The route as the trace records it.
+    pub fn route_ref(&self) -> RouteRef {
+        RouteRef::new(&self.provider.id, &self.model)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Route {
     pub candidates: Vec<Candidate>,
@@ -97,13 +104,14 @@ pub struct Recorded<'a> {
 
 pub struct RouteInput<'a> {
     pub needs: Needs,
-    pub intent: &'a str,
+    pub intent: Intent,
     pub strategy: &'a Strategy,
     pub fallback: FallbackMode,
     pub restrictions: &'a Restrictions,
     pub providers: &'a [Arc<ProviderView>],
     pub health: &'a HealthBook,
-    /// Looks a model up for a provider (catalog + the provider's overrides).
+    /// Looks a model up for a provider (catalog + the provider's overrides) for an intent (by its
+    /// name, the catalog's key).
     pub facts: &'a dyn Fn(&ProviderView, &str, &str) -> ModelFacts,
     /// Set when the request names a model instead of `layerr-auto`.
     pub requested_model: Option<&'a str>,
@@ -242,7 +250,7 @@ pub fn decide(input: &RouteInput<'_>) -> Route {
                     continue;
                 }
             }
-            let f = (input.facts)(p, model, input.intent);
+            let f = (input.facts)(p, model, input.intent.as_str());
             let cost = f.estimate_cost_micros(prompt, output);
             let latency = expected_latency_ms(input, p, model, &f, output);
             let cand = Candidate {

@@ -87,7 +87,7 @@ impl Setup {
     fn decide_with(&self, req: &ChatRequest, s: &strategy::Strategy, fallback: FallbackMode) -> Route {
         decide(&RouteInput {
             needs: Needs::of(req),
-            intent: "chat",
+            intent: layerr_domain::trace::Intent::Chat,
             strategy: s,
             fallback,
             restrictions: &self.restrictions,

@@ -8,7 +8,15 @@
 mod tests;
 
 mod exclusion;
+mod intent;
+mod outcome;
+mod route;
+mod upcast;
 pub use exclusion::Exclusion;
+pub use intent::{Intent, ParseIntentError, N_CLASSIFIED};
+pub use outcome::ErrorKind;
+pub use route::RouteRef;
+pub use upcast::{upcast, ATTEMPT_VERSION, REQUEST_RECEIVED_VERSION, ROUTE_DECIDED_VERSION};
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -55,7 +63,8 @@ pub struct Received {
     pub endpoint: String,
     pub requested_model: String,
     pub stream: bool,
-    pub intent: String,
+    /// Typed since version 1.1 (same strings as 1.0).
+    pub intent: Intent,
     pub intent_confidence: f64,
     pub strategy: String,
     /// Same JSON as before it was typed (`"strict"`, `"relaxed"`, `"none"`).
@@ -86,8 +95,8 @@ pub struct Received {
 pub struct Decision {
     pub weights: Weights,
     pub candidates: Vec<Candidate>,
-    /// Provider/model pairs in the order they will be tried.
-    pub chain: Vec<(String, String)>,
+    /// The routes in the order they will be tried (objects since version 1.2; pairs before).
+    pub chain: Vec<RouteRef>,
     pub summary: String,
 }
 
@@ -99,7 +108,8 @@ pub struct Attempt {
     pub model: String,
     pub latency_ms: u64,
     pub ttft_ms: Option<u64>,
-    pub error_kind: Option<String>,
+    /// Typed since version 1.1 (same strings as 1.0).
+    pub error_kind: Option<ErrorKind>,
     pub status: Option<u16>,
     pub message: Option<String>,
 }
@@ -241,27 +251,6 @@ pub enum TraceEvent {
     },
 }
 
-/// The version `RouteDecided` is written at.
-pub const ROUTE_DECIDED_VERSION: &str = "1.1";
-
-/// Brings a stored trace event's payload up to the version this code reads: `RouteDecided` 1.0
-/// recorded each candidate's `excluded` as free text. Returns whether it changed anything.
-pub fn upcast(event_type: &str, version: &str, payload: &mut serde_json::Value) -> bool {
-    if event_type != "RouteDecided" || version != "1.0" {
-        return false;
-    }
-    let Some(candidates) = payload.pointer_mut("/RouteDecided/decision/candidates").and_then(|c| c.as_array_mut())
-    else {
-        return false;
-    };
-    for c in candidates {
-        if let Some(text) = c.get("excluded").and_then(|x| x.as_str()).map(str::to_string) {
-            c["excluded"] = serde_json::to_value(Exclusion::from_legacy(&text)).unwrap_or(serde_json::Value::Null);
-        }
-    }
-    true
-}
-
 impl DomainEvent for TraceEvent {
     fn event_type(&self) -> String {
         match self {
@@ -280,9 +269,11 @@ impl DomainEvent for TraceEvent {
     }
 
     fn event_version(&self) -> String {
+        // The changes of each version: `upcast.rs`.
         match self {
-            // 1.1: candidates' `excluded` is an `Exclusion` instead of free text.
+            TraceEvent::RequestReceived { .. } => REQUEST_RECEIVED_VERSION,
             TraceEvent::RouteDecided { .. } => ROUTE_DECIDED_VERSION,
+            TraceEvent::AttemptSucceeded { .. } | TraceEvent::AttemptFailed { .. } => ATTEMPT_VERSION,
             _ => "1.0",
         }
         .to_string()

@@ -16,7 +16,7 @@ fn received() -> Received {
         endpoint: "/v1/chat/completions".into(),
         requested_model: "layerr-auto".into(),
         stream: false,
-        intent: "coding".into(),
+        intent: Intent::Coding,
         intent_confidence: 0.9,
         strategy: "balanced".into(),
         fallback_mode: crate::workspace::types::FallbackMode::Relaxed,

@@ -293,7 +293,7 @@ fn request_of(app: &AppState, health: &HealthBook, v: &TraceView, params: &Simul
         Some((p, m)) => Outcome {
             route: route.clone(),
             cost_micros: v.cost_micros(),
-            quality: quality(app, p, m, &r.intent, recorded(p, m).and_then(|c| c.quality_prior)),
+            quality: quality(app, p, m, r.intent.as_str(), recorded(p, m).and_then(|c| c.quality_prior)),
             latency_ms: recorded(p, m).and_then(|c| c.expected_latency_ms),
         },
         None => Outcome { cost_micros: v.cost_micros(), ..Outcome::default() },
@@ -315,7 +315,7 @@ fn request_of(app: &AppState, health: &HealthBook, v: &TraceView, params: &Simul
                 Outcome {
                     route: Some((pr.provider.clone(), pr.model.clone())),
                     cost_micros: price(app, &pr.provider, &pr.model, &tokens, &params.prices),
-                    quality: quality(app, &pr.provider, &pr.model, &r.intent, cand.and_then(|c| c.quality_prior)),
+                    quality: quality(app, &pr.provider, &pr.model, r.intent.as_str(), cand.and_then(|c| c.quality_prior)),
                     latency_ms: cand.and_then(|c| c.expected_latency_ms),
                 }
             }
@@ -326,7 +326,7 @@ fn request_of(app: &AppState, health: &HealthBook, v: &TraceView, params: &Simul
     };
     Some(Request {
         at,
-        intent: r.intent.clone(),
+        intent: r.intent.to_string(),
         completed,
         budget_rejected: error == Some("BUDGET_EXCEEDED"),
         actual,
