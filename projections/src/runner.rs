@@ -41,11 +41,22 @@ pub async fn load_checkpoint(db: &Db, name: &str) -> Result<Cursor, DbError> {
     })
 }
 
+/// Moves `name`'s checkpoint to `c`, only forward: a checkpoint already at or past `c` (another
+/// runner got there first, e.g. a `rebuild` racing `serve`) stays where it is.
 pub async fn save_checkpoint(conn: &mut AnyConnection, name: &str, c: Cursor) -> Result<(), DbError> {
-    sqlx::query(
+    advance_checkpoint(conn, name, c).await.map(|_| ())
+}
+
+/// [`save_checkpoint`], saying whether the checkpoint moved. The guard is in the statement
+/// itself (`DO UPDATE … WHERE`), so two transactions cannot both pass it: on Postgres the second
+/// waits for the first's row lock and then sees its checkpoint; SQLite has one writer.
+pub async fn advance_checkpoint(conn: &mut AnyConnection, name: &str, c: Cursor) -> Result<bool, DbError> {
+    let done = sqlx::query(
         "INSERT INTO projection_checkpoints (name, tx_id, position, updated_at_ms) VALUES ($1, $2, $3, $4)
          ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position,
-                                          updated_at_ms = excluded.updated_at_ms",
+                                          updated_at_ms = excluded.updated_at_ms
+          WHERE (excluded.tx_id, excluded.position)
+              > (projection_checkpoints.tx_id, projection_checkpoints.position)",
     )
     .bind(name)
     .bind(c.tx_id)
@@ -53,7 +64,7 @@ pub async fn save_checkpoint(conn: &mut AnyConnection, name: &str, c: Cursor) ->
     .bind(chrono::Utc::now().timestamp_millis())
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 pub struct ProjectionRunner {
@@ -106,7 +117,15 @@ impl ProjectionRunner {
             // first, or a commit between its read and its write would fail it.
             let mut tx = begin_write(&mut conn).await?;
             self.projector.apply(&mut tx, &batch).await?;
-            save_checkpoint(&mut tx, self.projector.name(), covered).await?;
+            if !advance_checkpoint(&mut tx, self.projector.name(), covered).await? {
+                // Another runner already moved the checkpoint to or past this batch (a rebuild
+                // racing `serve`): its read model has these events, so this batch is dropped and
+                // the read goes on from where the checkpoint is now.
+                tx.rollback().await?;
+                drop(conn);
+                cursor = load_checkpoint(&self.db, self.projector.name()).await?.max(covered);
+                continue;
+            }
             tx.commit().await?;
             applied += batch.len();
             cursor = covered;
@@ -178,5 +197,130 @@ impl ProjectionRunner {
     pub async fn lag(&self) -> Result<i64, DbError> {
         let cp = load_checkpoint(&self.db, self.projector.name()).await?;
         self.db.events_after_matching(cp, &self.projector.interest()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::db::Backend;
+
+    /// Counts the events it is given in a table of its own, inside the runner's transaction.
+    struct Counting;
+
+    #[async_trait]
+    impl Projector for Counting {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+
+        async fn apply(&self, conn: &mut AnyConnection, events: &[StoredEvent]) -> Result<(), DbError> {
+            for e in events {
+                sqlx::query("INSERT INTO counted (position) VALUES ($1)")
+                    .bind(e.position())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        async fn truncate(&self, conn: &mut AnyConnection) -> Result<(), DbError> {
+            sqlx::query("DELETE FROM counted").execute(conn).await?;
+            Ok(())
+        }
+
+        fn interest(&self) -> Interest {
+            Interest { column: "aggregate_type", values: &["Probe"] }
+        }
+    }
+
+    async fn seeded(db: &Db, events: i64) {
+        db.migrate().await.unwrap();
+        sqlx::query("CREATE TABLE counted (position BIGINT NOT NULL)").execute(&db.any).await.unwrap();
+        let insert = match db.backend() {
+            Backend::Postgres => {
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 VALUES ('Probe', 'p', $1, 'Probed', '1.0', '{}'::json, '{}'::json)"
+            }
+            Backend::Sqlite => {
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 VALUES ('Probe', 'p', $1, 'Probed', '1.0', '{}', '{}')"
+            }
+        };
+        for seq in 1..=events {
+            sqlx::query(insert).bind(seq).execute(&db.any).await.unwrap();
+        }
+    }
+
+    async fn counted(db: &Db) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM counted").fetch_one(&db.any).await.unwrap()
+    }
+
+    async fn save(db: &Db, name: &str, c: Cursor) -> bool {
+        let mut conn = db.any.acquire().await.unwrap();
+        advance_checkpoint(&mut conn, name, c).await.unwrap()
+    }
+
+    /// The checkpoint moves only forward, and a runner whose batch another runner has already
+    /// applied (a rebuild racing `serve`) drops it instead of applying it twice.
+    async fn checkpoints_only_move_forward(db: Db) {
+        seeded(&db, 3).await;
+        let head = db.settled_head().await.unwrap();
+        let at = |position: i64| Cursor { tx_id: head.tx_id, position };
+        assert!(save(&db, "cp", at(5)).await, "the first save inserts");
+        assert!(!save(&db, "cp", at(2)).await, "backwards: refused");
+        assert!(!save(&db, "cp", at(5)).await, "the same place: nothing to move");
+        assert_eq!(load_checkpoint(&db, "cp").await.unwrap(), at(5));
+        assert!(save(&db, "cp", at(9)).await);
+        let mut conn = db.any.acquire().await.unwrap();
+        save_checkpoint(&mut conn, "cp", at(1)).await.unwrap();
+        drop(conn);
+        assert_eq!(load_checkpoint(&db, "cp").await.unwrap(), at(9), "save_checkpoint is guarded too");
+
+        // Another runner applied everything and checkpointed the head; this one still reads from
+        // the start (it loaded its cursor before that commit).
+        let runner = ProjectionRunner::new(db.clone(), Arc::new(Counting), Arc::new(Notify::new()), Duration::ZERO);
+        assert_eq!(runner.catch_up().await.unwrap(), 3);
+        assert_eq!(counted(&db).await, 3);
+        let batches = AtomicUsize::new(0);
+        let mut reached = Cursor::default();
+        let applied = runner
+            .apply_from(
+                Cursor::default(),
+                |_| {
+                    batches.fetch_add(1, Ordering::Relaxed);
+                },
+                &mut reached,
+            )
+            .await
+            .unwrap();
+        assert_eq!((applied, batches.load(Ordering::Relaxed)), (0, 0), "the stale batch is dropped");
+        assert_eq!(counted(&db).await, 3, "nothing applied twice");
+        assert_eq!(reached, load_checkpoint(&db, "counting").await.unwrap());
+        assert_eq!(reached, head);
+    }
+
+    #[tokio::test]
+    async fn checkpoints_only_move_forward_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/cp.db", dir.path().display())).await.unwrap();
+        checkpoints_only_move_forward(db).await;
+    }
+
+    #[tokio::test]
+    async fn checkpoints_only_move_forward_on_postgres() {
+        use sqlx::Connection;
+        let admin = std::env::var("LAYERR_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("layerr_cp_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("Postgres (LAYERR_TEST_PG_URL)");
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        let db = Db::connect(&format!("{base}/{name}")).await.unwrap();
+        checkpoints_only_move_forward(db.clone()).await;
+        db.any.close().await;
+        sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
     }
 }
