@@ -17,6 +17,7 @@ pub mod workspace;
 pub fn upcast(aggregate_type: &str, event_type: &str, version: &str, payload: &mut serde_json::Value) -> bool {
     match aggregate_type {
         "Trace" => trace::upcast(event_type, version, payload),
+        "Provider" => provider::upcast(event_type, version, payload),
         _ => false,
     }
 }

@@ -1,34 +1,26 @@
 //! Model facts for routing and charging: the catalog entry (with the provider's overrides), or
 //! neutral assumptions for a model the catalog does not know.
 
-use crate::catalog::{Catalog, ModelInfo, ModelOverride, ModelStatus};
+use std::time::Duration;
+
+use crate::catalog::{Catalog, ModelInfo, ModelStatus};
 use crate::llm::Usage;
+use crate::providers::Upstream;
 use crate::routing::ModelFacts;
 use crate::state::ProviderView;
 
-/// The catalog entry for a model as this provider serves it.
+/// The catalog entry for a model as this provider serves it (its overrides were applied once,
+/// when the state took in the provider's settings).
 pub fn model_info(p: &ProviderView, model: &str) -> Option<ModelInfo> {
-    let base = Catalog::builtin();
-    if p.settings.model_overrides.is_empty() {
-        return base.get(model).cloned();
-    }
-    let overrides: Vec<ModelOverride> =
-        p.settings.model_overrides.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect();
-    base.with_overrides(&overrides).get(model).cloned()
+    info(p, model).cloned()
 }
 
-/// Runs `f` on the model's catalog entry without copying it when the provider overrides nothing
-/// (the hot path).
-fn with_info<R>(p: &ProviderView, model: &str, f: impl FnOnce(Option<&ModelInfo>) -> R) -> R {
-    if p.settings.model_overrides.is_empty() {
-        f(Catalog::builtin().get(model))
-    } else {
-        f(model_info(p, model).as_ref())
-    }
+fn info<'a>(p: &'a ProviderView, model: &str) -> Option<&'a ModelInfo> {
+    p.resolved.model(model)
 }
 
 pub fn facts(p: &ProviderView, model: &str, intent: &str) -> ModelFacts {
-    with_info(p, model, |m| facts_of(m, intent))
+    facts_of(info(p, model), intent)
 }
 
 fn facts_of(m: Option<&ModelInfo>, intent: &str) -> ModelFacts {
@@ -75,20 +67,20 @@ fn facts_of(m: Option<&ModelInfo>, intent: &str) -> ModelFacts {
 /// The most a call can cost: every prompt token at the dearer of the input and cache-write
 /// prices, every output token at the output price, rounded up. Unpriced models cost nothing.
 pub fn worst_case_micros(p: &ProviderView, model: &str, prompt_tokens: u64, output_tokens: u64) -> i64 {
-    with_info(p, model, |m| match m {
+    match info(p, model) {
         Some(m) => {
             let input = m.input_per_mtok.max(m.effective_cache_write_per_mtok()) as u128;
             let numerator = prompt_tokens as u128 * input + output_tokens as u128 * m.output_per_mtok as u128;
             i64::try_from(numerator.div_ceil(1_000_000)).unwrap_or(i64::MAX)
         }
         None => 0,
-    })
+    }
 }
 
 /// The exact charge for a usage on a model, and the price-table version it used.
 pub fn charge_micros(p: &ProviderView, model: &str, usage: &Usage) -> (i64, String) {
     let version = &Catalog::builtin().version;
-    with_info(p, model, |m| match m {
+    match info(p, model) {
         Some(m) => {
             let uncached = usage.prompt_tokens.saturating_sub(usage.cached_tokens + usage.cache_write_tokens);
             let cost = m.cost_micros(uncached, usage.completion_tokens, usage.cached_tokens, usage.cache_write_tokens);
@@ -96,5 +88,21 @@ pub fn charge_micros(p: &ProviderView, model: &str, usage: &Usage) -> (i64, Stri
             (cost, if m.overridden { format!("{version}+override") } else { version.clone() })
         }
         None => (0, format!("{version}+unpriced")),
-    })
+    }
+}
+
+/// The connection to call the provider on, with its credential; `None` when its type is one
+/// this build does not know.
+pub fn upstream<'a>(
+    client: &'a reqwest::Client,
+    p: &'a ProviderView,
+    api_key: Option<&'a str>,
+    timeout: Duration,
+) -> Option<Upstream<'a>> {
+    Some(Upstream::new(client, p.resolved.kind()?, &p.settings.base_url, api_key, timeout))
+}
+
+/// The provider's credential, from the secrets held in memory.
+pub fn api_key(secrets: &crate::secrets::SecretBox, p: &ProviderView) -> Option<secrecy::SecretString> {
+    p.settings.credential.as_ref().and_then(|c| secrets.get(&c.secret_id))
 }

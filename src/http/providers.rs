@@ -30,6 +30,7 @@ use super::extract::{ApiJson, ApiJsonOrDefault, ApiPath, ApiQuery};
 use super::AppState;
 use crate::catalog::ModelOverride;
 use crate::egress::Checked;
+use crate::gateway::facts;
 use crate::llm::{ChatRequest, Message, Role};
 use crate::providers::{self, ProviderKind, Upstream};
 use crate::secrets::SecretBox;
@@ -60,7 +61,7 @@ struct ProviderBody {
     health: crate::routing::health::HealthReport,
     credential: serde_json::Value,
     egress: EgressBody,
-    model_overrides: Vec<serde_json::Value>,
+    model_overrides: Vec<ModelOverride>,
     last_test: Option<serde_json::Value>,
     created_at: chrono::DateTime<Utc>,
     updated_at: chrono::DateTime<Utc>,
@@ -142,19 +143,20 @@ async fn exec(
     app.store.execute(&app.store.providers, id, cmd, &ctx).await.map_err(|e| command_error(e, id))
 }
 
-fn validate_overrides(overrides: &[serde_json::Value]) -> Result<(), ApiError> {
+/// The typed overrides of a request body, each checked strictly (unknown fields, bad priors,
+/// aliases of other models, incomplete new models are refused, naming the entry).
+fn validate_overrides(overrides: Vec<serde_json::Value>) -> Result<Vec<ModelOverride>, ApiError> {
     let parsed: Vec<ModelOverride> = overrides
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            serde_json::from_value(v.clone())
-                .map_err(|e| ApiError::field(format!("modelOverrides[{i}]"), e.to_string()))
+            serde_json::from_value(v).map_err(|e| ApiError::field(format!("modelOverrides[{i}]"), e.to_string()))
         })
         .collect::<Result<_, _>>()?;
     crate::catalog::Catalog::builtin()
         .try_with_overrides(&parsed)
-        .map(|_| ())
-        .map_err(|e| ApiError::field("modelOverrides", e.to_string()))
+        .map_err(|e| ApiError::field("modelOverrides", e.to_string()))?;
+    Ok(parsed)
 }
 
 #[derive(Deserialize)]
@@ -191,6 +193,7 @@ struct CreateBody {
     /// Write-only; stored encrypted.
     api_key: Option<String>,
     workspace: Option<String>,
+    /// Checked entry by entry (`validate_overrides`), so an error names the entry.
     #[serde(default)]
     model_overrides: Vec<serde_json::Value>,
     status: Option<ProviderStatus>,
@@ -251,7 +254,7 @@ async fn create(
         Some(u) => u,
         None => return Err(ApiError::field("baseUrl", "baseUrl is required for openai-compatible providers")),
     };
-    validate_overrides(&b.model_overrides)?;
+    let model_overrides = validate_overrides(b.model_overrides)?;
     let id = new_id(&p, b.id.unwrap_or_else(|| slugify(&b.name)), workspace.as_deref())?;
     let source = check_url(&app, &p, &base_url).await?;
     let incarnation = incarnation_of(&app, workspace.as_deref())?;
@@ -278,7 +281,7 @@ async fn create(
         status: b.status.unwrap_or_default(),
         workspace: workspace.clone(),
         credential,
-        model_overrides: b.model_overrides,
+        model_overrides,
     };
     exec(
         &app,
@@ -325,22 +328,15 @@ async fn update(
 ) -> Result<Response, ApiError> {
     let v = visible(&app, &p, &id)?;
     may_manage(&p, &v)?;
-    if let Some(o) = &b.model_overrides {
-        validate_overrides(o)?;
-    }
+    let model_overrides = b.model_overrides.map(validate_overrides).transpose()?;
     let source = match &b.base_url {
         Some(url) => check_url(&app, &p, url).await?,
         None if p.is_admin() => UrlSource::Admin,
         None => UrlSource::Workspace,
     };
     let ws = v.settings.workspace.clone();
-    let patch = ProviderPatch {
-        name: b.name,
-        base_url: b.base_url,
-        models: b.models,
-        status: b.status,
-        model_overrides: b.model_overrides,
-    };
+    let patch =
+        ProviderPatch { name: b.name, base_url: b.base_url, models: b.models, status: b.status, model_overrides };
     exec(&app, &p, &rid, &id, ws.as_deref(), ProviderCommand::UpdateProvider { patch, source, at: Utc::now() }).await?;
     if let Some(key) = b.api_key {
         let credential = match key {
@@ -428,16 +424,9 @@ async fn test(
             .map_err(|r| ApiError::field("baseUrl", r.to_string()))?;
     }
     let model = b.model.or_else(|| v.settings.models.first().cloned());
-    let kind =
-        ProviderKind::parse(&v.settings.kind).ok_or_else(|| ApiError::internal("stored provider type is unknown"))?;
-    let key = v.settings.credential.as_ref().and_then(|c| app.secrets.get(&c.secret_id));
-    let up = Upstream {
-        client: &app.http,
-        kind,
-        base_url: &v.settings.base_url,
-        api_key: key.as_ref().map(SecretBox::expose),
-        timeout: Duration::from_secs(20),
-    };
+    let key = facts::api_key(&app.secrets, &v);
+    let up = facts::upstream(&app.http, &v, key.as_ref().map(SecretBox::expose), Duration::from_secs(20))
+        .ok_or_else(|| ApiError::internal("stored provider type is unknown"))?;
     let t0 = Instant::now();
     // A real minimal call: a one-token chat when a model is known, else the model list.
     let result = match &model {
@@ -529,13 +518,7 @@ async fn discover(
     let probes = targets.iter().map(|(kind, url, label, _)| {
         let client = client.clone();
         async move {
-            let up = Upstream {
-                client: &client,
-                kind: *kind,
-                base_url: url,
-                api_key: None,
-                timeout: Duration::from_millis(1500),
-            };
+            let up = Upstream::new(&client, *kind, url, None, Duration::from_millis(1500));
             let t0 = Instant::now();
             let r = providers::models(&up).await;
             json!({
@@ -559,8 +542,7 @@ async fn capabilities(
     let mut rows = Vec::new();
     for v in app.hot.providers(key_scope(&p)) {
         for m in &v.settings.models {
-            let info = crate::gateway::facts::model_info(&v, m);
-            rows.push(match info {
+            rows.push(match v.resolved.model(m) {
                 Some(i) => json!({
                     "provider": v.id, "model": m, "catalogued": true,
                     "streaming": i.streaming, "tools": i.tools, "vision": i.vision, "jsonMode": i.json_mode,

@@ -121,7 +121,19 @@ pub struct Upstream<'a> {
     pub timeout: Duration,
 }
 
-impl Upstream<'_> {
+impl<'a> Upstream<'a> {
+    /// The one way an upstream is made (the gateway's is `gateway::facts::upstream`, from a
+    /// provider's resolved facts).
+    pub fn new(
+        client: &'a reqwest::Client,
+        kind: ProviderKind,
+        base_url: &'a str,
+        api_key: Option<&'a str>,
+        timeout: Duration,
+    ) -> Self {
+        Upstream { client, kind, base_url, api_key, timeout }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url.trim_end_matches('/'), path)
     }

@@ -13,22 +13,17 @@ use crate::llm::{ChatRequest, Message, Role, Tool};
 use crate::state::ProviderView;
 
 fn provider(id: &str, models: &[&str]) -> Arc<ProviderView> {
-    Arc::new(ProviderView {
-        id: id.into(),
-        settings: ProviderSettings {
-            name: id.into(),
-            kind: "openai".into(),
-            base_url: "http://127.0.0.1:1".into(),
-            models: models.iter().map(|m| m.to_string()).collect(),
-            status: ProviderStatus::Active,
-            workspace: None,
-            credential: None,
-            model_overrides: vec![],
-        },
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-        last_test: None,
-    })
+    let settings = ProviderSettings {
+        name: id.into(),
+        kind: "openai".into(),
+        base_url: "http://127.0.0.1:1".into(),
+        models: models.iter().map(|m| m.to_string()).collect(),
+        status: ProviderStatus::Active,
+        workspace: None,
+        credential: None,
+        model_overrides: vec![],
+    };
+    Arc::new(ProviderView::new(id, settings, Utc::now()))
 }
 
 /// Three made-up models: `big` (good, slow, dear), `small` (weak, fast, cheap), `mid`.

@@ -10,6 +10,7 @@
 //! (`incarnation`) of its workspace it belongs to: a workspace deleted and created again under the
 //! same slug does not inherit it.
 
+pub mod model;
 #[cfg(test)]
 mod tests;
 pub mod url;
@@ -18,6 +19,8 @@ use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
+
+pub use model::{upcast, ModelOverride, SETTINGS_EVENT_VERSION};
 
 pub const PROVIDER_TYPES: &[&str] = &["openai", "anthropic", "ollama", "gemini", "openai-compatible"];
 
@@ -56,10 +59,6 @@ pub enum ProviderStatus {
     Disabled,
 }
 
-/// Per-model overrides of the catalog (prices, context window, capabilities), kept as JSON that
-/// the gateway validates against its catalog schema.
-pub type ModelOverrides = serde_json::Value;
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderSettings {
@@ -72,8 +71,9 @@ pub struct ProviderSettings {
     /// `None`: every workspace may use it (subject to its restrictions).
     pub workspace: Option<String>,
     pub credential: Option<CredentialRef>,
+    /// Per-model changes to the catalog (prices, limits, capabilities, priors) for this provider.
     #[serde(default)]
-    pub model_overrides: Vec<ModelOverrides>,
+    pub model_overrides: Vec<ModelOverride>,
 }
 
 impl ProviderSettings {
@@ -114,7 +114,7 @@ pub struct ProviderPatch {
     pub base_url: Option<String>,
     pub models: Option<Vec<String>>,
     pub status: Option<ProviderStatus>,
-    pub model_overrides: Option<Vec<ModelOverrides>>,
+    pub model_overrides: Option<Vec<ModelOverride>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,7 +163,7 @@ pub struct TestOutcome {
 #[serde(rename_all_fields = "camelCase")]
 pub enum ProviderEvent {
     /// 1.1 added `incarnation` and `urlSource` (absent on 1.0 events: see `Provider` for how
-    /// they are read).
+    /// they are read); 1.2 types `settings.modelOverrides` (older entries go through [`upcast`]).
     ProviderRegistered {
         id: String,
         settings: ProviderSettings,
@@ -173,7 +173,8 @@ pub enum ProviderEvent {
         url_source: Option<UrlSource>,
         at: DateTime<Utc>,
     },
-    /// 1.1 added `urlSource`: who set the base URL, present when the update set it.
+    /// 1.1 added `urlSource`: who set the base URL, present when the update set it; 1.2 types
+    /// the settings' `modelOverrides`.
     ProviderUpdated {
         before: ProviderSettings,
         after: ProviderSettings,
@@ -212,9 +213,8 @@ impl DomainEvent for ProviderEvent {
 
     fn event_version(&self) -> String {
         match self {
-            ProviderEvent::ProviderRegistered { .. }
-            | ProviderEvent::ProviderUpdated { .. }
-            | ProviderEvent::ProviderRemoved { .. } => "1.1",
+            ProviderEvent::ProviderRegistered { .. } | ProviderEvent::ProviderUpdated { .. } => SETTINGS_EVENT_VERSION,
+            ProviderEvent::ProviderRemoved { .. } => "1.1",
             ProviderEvent::ProviderCredentialChanged { .. } | ProviderEvent::ProviderTested { .. } => "1.0",
         }
         .to_string()

@@ -227,3 +227,115 @@ fn version_1_0_payloads_still_read() {
         serde_json::from_value(serde_json::json!({"ProviderRemoved": {"at": "2026-01-01T00:00:00Z"}})).unwrap();
     assert_eq!(e, ProviderEvent::ProviderRemoved { reason: None, at: at() });
 }
+
+/// `ProviderRegistered` and `ProviderUpdated` as 1.0 (and 1.1) wrote them: `modelOverrides` as free
+/// JSON, read leniently by the gateway (an entry that is not an override was ignored).
+fn legacy_overrides() -> serde_json::Value {
+    serde_json::json!([
+        {"id": "gpt-4o", "inputPerMtok": 1_000_000, "quality": {"coding": 0.9}, "note": null},
+        {"id": "house-model", "providerType": "openai-compatible", "contextWindow": 32_000,
+         "inputPerMtok": 0, "outputPerMtok": 0, "kind": "chat", "category": "local", "aliases": ["house"]},
+        {"id": "x", "input_per_mtok": 5},
+        "not an override"
+    ])
+}
+
+fn typed_overrides() -> Vec<ModelOverride> {
+    use model::{Category, ModelKind};
+    vec![
+        ModelOverride {
+            id: "gpt-4o".into(),
+            input_per_mtok: Some(1_000_000),
+            quality: Some([("coding".to_string(), 0.9)].into()),
+            ..Default::default()
+        },
+        ModelOverride {
+            id: "house-model".into(),
+            provider_type: Some("openai-compatible".into()),
+            context_window: Some(32_000),
+            input_per_mtok: Some(0),
+            output_per_mtok: Some(0),
+            kind: Some(ModelKind::Chat),
+            category: Some(Category::Local),
+            aliases: Some(vec!["house".into()]),
+            ..Default::default()
+        },
+    ]
+}
+
+fn settings_json(overrides: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"name": "OpenAI prod", "type": "openai", "baseUrl": "https://api.openai.com/v1",
+        "models": ["gpt-4o", "gpt-4o-mini"], "status": "active", "workspace": null,
+        "credential": {"secretId": "sec_1", "fingerprint": "ab12"}, "modelOverrides": overrides})
+}
+
+fn decode(event_type: &str, version: &str, mut payload: serde_json::Value) -> ProviderEvent {
+    crate::upcast(Provider::TYPE, event_type, version, &mut payload);
+    serde_json::from_value(payload).unwrap()
+}
+
+#[test]
+fn version_1_0_and_1_1_overrides_are_upcast_to_typed_ones() {
+    let typed = ProviderSettings { model_overrides: typed_overrides(), ..settings() };
+    // 1.0 fixtures: no incarnation, no urlSource, free-JSON overrides.
+    let registered = serde_json::json!({"ProviderRegistered": {"id": "openai-prod",
+        "settings": settings_json(legacy_overrides()), "at": "2026-01-01T00:00:00Z"}});
+    assert!(serde_json::from_value::<ProviderEvent>(registered.clone()).is_err(), "1.0 needs the upcast");
+    assert_eq!(
+        decode("ProviderRegistered", "1.0", registered),
+        ProviderEvent::ProviderRegistered {
+            id: "openai-prod".into(),
+            settings: typed.clone(),
+            incarnation: None,
+            url_source: None,
+            at: at()
+        }
+    );
+    let updated = serde_json::json!({"ProviderUpdated": {"before": settings_json(serde_json::json!([])),
+        "after": settings_json(legacy_overrides()), "at": "2026-01-01T00:00:00Z"}});
+    assert_eq!(
+        decode("ProviderUpdated", "1.0", updated),
+        ProviderEvent::ProviderUpdated { before: settings(), after: typed.clone(), url_source: None, at: at() }
+    );
+    // 1.1 added urlSource and incarnation; its overrides are upcast the same way.
+    let updated = serde_json::json!({"ProviderUpdated": {"before": settings_json(legacy_overrides()),
+        "after": settings_json(serde_json::json!([])), "urlSource": "admin", "at": "2026-01-01T00:00:00Z"}});
+    assert_eq!(
+        decode("ProviderUpdated", "1.1", updated),
+        ProviderEvent::ProviderUpdated {
+            before: typed.clone(),
+            after: settings(),
+            url_source: Some(UrlSource::Admin),
+            at: at()
+        }
+    );
+}
+
+#[test]
+fn version_1_2_is_written_and_reads_as_written() {
+    let e = ProviderEvent::ProviderRegistered {
+        id: "openai-prod".into(),
+        settings: ProviderSettings { model_overrides: typed_overrides(), ..settings() },
+        incarnation: Some(2),
+        url_source: Some(UrlSource::Workspace),
+        at: at(),
+    };
+    assert_eq!(e.event_version(), "1.2");
+    let mut payload = serde_json::to_value(&e).unwrap();
+    // Absent fields stay absent: an override reads back as it was given.
+    assert_eq!(
+        payload["ProviderRegistered"]["settings"]["modelOverrides"][0],
+        serde_json::json!({"id": "gpt-4o", "inputPerMtok": 1_000_000, "quality": {"coding": 0.9}})
+    );
+    assert!(!crate::upcast(Provider::TYPE, "ProviderRegistered", "1.2", &mut payload));
+    assert_eq!(serde_json::from_value::<ProviderEvent>(payload).unwrap(), e);
+    // Only the settings events changed version.
+    assert_eq!(ProviderEvent::ProviderRemoved { reason: None, at: at() }.event_version(), "1.1");
+}
+
+#[test]
+fn typed_overrides_refuse_unknown_fields() {
+    let e = serde_json::from_value::<ModelOverride>(serde_json::json!({"id": "x", "input_per_mtok": 5})).unwrap_err();
+    assert!(e.to_string().contains("unknown field"), "{e}");
+    assert!(serde_json::from_value::<ModelOverride>(serde_json::json!({"id": "x", "inputPerMtok": -5})).is_err());
+}

@@ -343,13 +343,7 @@ async fn streams_cut_mid_event_are_cut_not_undecodable() {
 // --- HTTP: a local mock upstream records what we send ---
 
 fn upstream<'a>(client: &'a reqwest::Client, base: &'a str) -> Upstream<'a> {
-    Upstream {
-        client,
-        kind: ProviderKind::Anthropic,
-        base_url: base,
-        api_key: Some("sk-ant-secret"),
-        timeout: Duration::from_secs(10),
-    }
+    Upstream::new(client, ProviderKind::Anthropic, base, Some("sk-ant-secret"), Duration::from_secs(10))
 }
 
 #[tokio::test]

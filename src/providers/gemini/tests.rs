@@ -344,13 +344,7 @@ async fn streams_cut_mid_event_are_cut_not_undecodable() {
 // --- HTTP: a local mock upstream records what we send ---
 
 fn upstream<'a>(client: &'a reqwest::Client, base: &'a str) -> Upstream<'a> {
-    Upstream {
-        client,
-        kind: ProviderKind::Gemini,
-        base_url: base,
-        api_key: Some("AIza-secret"),
-        timeout: Duration::from_secs(10),
-    }
+    Upstream::new(client, ProviderKind::Gemini, base, Some("AIza-secret"), Duration::from_secs(10))
 }
 
 #[tokio::test]

@@ -243,7 +243,7 @@ async fn stream_errors_and_truncation() {
 // --- HTTP: a local mock upstream records what we send ---
 
 fn upstream<'a>(client: &'a reqwest::Client, base: &'a str, api_key: Option<&'a str>) -> Upstream<'a> {
-    Upstream { client, kind: ProviderKind::Ollama, base_url: base, api_key, timeout: Duration::from_secs(10) }
+    Upstream::new(client, ProviderKind::Ollama, base, api_key, Duration::from_secs(10))
 }
 
 #[tokio::test]

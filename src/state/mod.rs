@@ -9,6 +9,8 @@
 //! here returns it, whether or not the deletion's cascade of removals has been recorded yet. The
 //! answer depends only on the events, so a state rebuilt from the feed gives the same one.
 
+mod providers;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use serde::Serialize;
 
 use layerr_domain::installation::{Installation, InstallationEvent};
 use layerr_domain::keys::KeyRecord;
-use layerr_domain::provider::{Provider, ProviderEvent, ProviderSettings, TestOutcome, UrlSource};
+use layerr_domain::provider::{Provider, ProviderEvent};
 use layerr_domain::strategy::{Strategy as StrategyAgg, StrategyEvent, StrategySpec};
 use layerr_domain::workspace::types::{Limits, Profile, Restrictions, RuntimeProfile};
 use layerr_domain::workspace::{Workspace, WorkspaceEvent};
@@ -28,6 +30,8 @@ use layerr_projections::{Cursor, Db, DbError, Interest, StoredEvent};
 
 use crate::egress::EgressPolicy;
 use crate::keys::{hash_key, parse_hash, KeyHash};
+use providers::ProviderMeta;
+pub use providers::{ProviderEgress, ProviderView, ResolvedFacts};
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,48 +95,6 @@ pub struct StrategyView {
     pub incarnation: u32,
 }
 
-/// A provider connection as the router sees it.
-#[derive(Debug, Clone)]
-pub struct ProviderView {
-    pub id: String,
-    pub settings: ProviderSettings,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub last_test: Option<(TestOutcome, DateTime<Utc>)>,
-}
-
-impl ProviderView {
-    /// Whether `workspace` may see and use this provider (restrictions aside).
-    pub fn visible_to(&self, workspace: Option<&str>) -> bool {
-        match (&self.settings.workspace, workspace) {
-            (None, _) => true,
-            (Some(own), Some(ws)) => own == ws,
-            (Some(_), None) => true,
-        }
-    }
-}
-
-/// What the state derives about a provider beside its view (kept apart so the router's
-/// `ProviderView` stays the provider's settings).
-#[derive(Debug, Clone, Default)]
-struct ProviderMeta {
-    /// The workspace life a scoped provider belongs to.
-    incarnation: u32,
-    /// Whether an admin set the base URL (else the egress policy applies to it).
-    url_trusted: bool,
-    /// The base URL's host, lower-case.
-    host: Option<String>,
-    /// Why the egress policy refuses the URL's IP-literal host, if it does.
-    egress_refused: Option<String>,
-}
-
-/// A provider's egress standing, for the HTTP edge.
-#[derive(Debug, Clone, Default)]
-pub struct ProviderEgress {
-    pub url_trusted: bool,
-    pub refused: Option<String>,
-}
-
 #[derive(Default)]
 struct Inner {
     workspaces: BTreeMap<String, WorkspaceView>,
@@ -182,18 +144,6 @@ impl Inner {
 /// The life a resource of `workspace` made now belongs to (for events that do not say).
 fn current_incarnation(incarnations: &HashMap<String, u32>, workspace: Option<&str>) -> u32 {
     workspace.and_then(|ws| incarnations.get(ws).copied()).unwrap_or(0)
-}
-
-impl ProviderMeta {
-    /// The URL's host, and the policy's verdict when it is an IP address a workspace key set
-    /// (host names are judged at every connection by `egress::Resolver`).
-    fn locate(&mut self, base_url: &str, policy: Option<&EgressPolicy>) {
-        self.host = crate::egress::host_port(base_url).map(|(h, _)| h);
-        self.egress_refused = match policy {
-            Some(p) if !self.url_trusted => p.check_literal(base_url).and_then(|r| r.err()).map(|r| r.to_string()),
-            _ => None,
-        };
-    }
 }
 
 pub const ENV_ADMIN_KEY_ID: &str = "env-admin";
@@ -429,68 +379,6 @@ impl HotState {
         }
     }
 
-    pub fn apply_provider(&self, id: &str, seq: i64, event: &ProviderEvent) {
-        let mut guard = self.inner.write();
-        let inner = &mut *guard;
-        if !Self::claim(inner, Provider::TYPE, id, seq) {
-            return;
-        }
-        let at = event.at();
-        let policy = self.egress.read().clone();
-        match event {
-            ProviderEvent::ProviderRegistered { settings, incarnation, url_source, .. } => {
-                let view = ProviderView {
-                    id: id.to_string(),
-                    settings: settings.clone(),
-                    created_at: at,
-                    updated_at: at,
-                    last_test: None,
-                };
-                let mut meta = ProviderMeta {
-                    // Events before 1.1 do not say: the life current when the event is read, in
-                    // feed order, is the one it was registered in.
-                    incarnation: incarnation
-                        .unwrap_or_else(|| inner.current_incarnation(settings.workspace.as_deref())),
-                    // Before 1.1 only global providers were certainly an admin's.
-                    url_trusted: match url_source {
-                        Some(UrlSource::Admin) => true,
-                        Some(UrlSource::Workspace) => false,
-                        None => settings.workspace.is_none(),
-                    },
-                    ..Default::default()
-                };
-                meta.locate(&settings.base_url, policy.as_deref());
-                inner.provider_meta.insert(id.to_string(), meta);
-                inner.providers.insert(id.to_string(), Arc::new(view));
-            }
-            ProviderEvent::ProviderRemoved { .. } => {
-                inner.providers.remove(id);
-                inner.provider_meta.remove(id);
-            }
-            other => {
-                let Some(current) = inner.providers.get(id) else { return };
-                let mut view = (**current).clone();
-                match other {
-                    ProviderEvent::ProviderUpdated { after, url_source, .. } => {
-                        view.settings = after.clone();
-                        let meta = inner.provider_meta.entry(id.to_string()).or_default();
-                        if let Some(source) = url_source {
-                            meta.url_trusted = *source == UrlSource::Admin;
-                        }
-                        meta.locate(&after.base_url, policy.as_deref());
-                    }
-                    ProviderEvent::ProviderCredentialChanged { after, .. } => view.settings.credential = after.clone(),
-                    ProviderEvent::ProviderTested { outcome, .. } => view.last_test = Some((outcome.clone(), at)),
-                    _ => {}
-                }
-                if !matches!(other, ProviderEvent::ProviderTested { .. }) {
-                    view.updated_at = at;
-                }
-                inner.providers.insert(id.to_string(), Arc::new(view));
-            }
-        }
-    }
-
     pub fn apply_strategy(&self, id: &str, seq: i64, event: &StrategyEvent) {
         let mut guard = self.inner.write();
         let inner = &mut *guard;
@@ -557,72 +445,6 @@ impl HotState {
     pub fn strategy_views(&self) -> Vec<StrategyView> {
         let inner = self.inner.read();
         inner.strategies.values().filter(|v| !inner.strategy_disowned(v)).cloned().collect()
-    }
-
-    /// A provider by id, whoever may see it; a disowned one is gone.
-    pub fn provider(&self, id: &str) -> Option<Arc<ProviderView>> {
-        let inner = self.inner.read();
-        inner.providers.get(id).filter(|p| !inner.provider_disowned(p)).cloned()
-    }
-
-    /// Every provider (admin view), or those a workspace may route to: its own and the global
-    /// ones, less those whose address the egress policy refuses.
-    pub fn providers(&self, workspace: Option<&str>) -> Vec<Arc<ProviderView>> {
-        let inner = self.inner.read();
-        inner
-            .providers
-            .values()
-            .filter(|p| p.visible_to(workspace) && !inner.provider_disowned(p))
-            .filter(|p| {
-                workspace.is_none() || inner.provider_meta.get(&p.id).is_none_or(|m| m.egress_refused.is_none())
-            })
-            .cloned()
-            .collect()
-    }
-
-    /// What a listing shows: the providers `workspace` sees (all for `None`), each with its
-    /// egress standing.
-    pub fn provider_listing(&self, workspace: Option<&str>) -> Vec<(Arc<ProviderView>, ProviderEgress)> {
-        let inner = self.inner.read();
-        inner
-            .providers
-            .values()
-            .filter(|p| p.visible_to(workspace) && !inner.provider_disowned(p))
-            .map(|p| (p.clone(), Self::egress_of(&inner, &p.id)))
-            .collect()
-    }
-
-    pub fn provider_egress(&self, id: &str) -> ProviderEgress {
-        Self::egress_of(&self.inner.read(), id)
-    }
-
-    fn egress_of(inner: &Inner, id: &str) -> ProviderEgress {
-        inner
-            .provider_meta
-            .get(id)
-            .map(|m| ProviderEgress { url_trusted: m.url_trusted, refused: m.egress_refused.clone() })
-            .unwrap_or_default()
-    }
-
-    /// Whether connections to `host` are held to the egress policy: some live provider whose
-    /// URL a workspace key set points there (`egress::Resolver` asks at each connection).
-    pub fn egress_checked_host(&self, host: &str) -> bool {
-        let inner = self.inner.read();
-        inner.providers.values().any(|p| {
-            inner.provider_meta.get(&p.id).is_some_and(|m| !m.url_trusted && m.host.as_deref() == Some(host))
-                && !inner.provider_disowned(p)
-        })
-    }
-
-    /// Secret ids referenced by live providers, to load into memory.
-    pub fn credential_ids(&self) -> Vec<String> {
-        let inner = self.inner.read();
-        inner
-            .providers
-            .values()
-            .filter(|p| !inner.provider_disowned(p))
-            .filter_map(|p| p.settings.credential.as_ref().map(|c| c.secret_id.clone()))
-            .collect()
     }
 
     /// The providers and custom strategies scoped to `workspace` (every life of it, disowned or
