@@ -29,10 +29,20 @@ pub fn rate_limit_headers(headers: &mut HeaderMap, d: &Decision) {
     }
 }
 
+/// The caller's key: `Authorization: Bearer <key>` (the OpenAI SDKs'), or `x-api-key: <key>`
+/// (the Anthropic SDK's), on every route with the same semantics. With both, `Authorization`
+/// decides.
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer <key> header".into()))?;
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        let key = headers.get("x-api-key").ok_or_else(|| {
+            ApiError::Unauthorized("missing Authorization: Bearer <key> (or x-api-key: <key>) header".into())
+        })?;
+        let key = key.to_str().map_err(|_| ApiError::Unauthorized("malformed x-api-key header".into()))?.trim();
+        if key.is_empty() {
+            return Err(ApiError::Unauthorized("x-api-key is empty".into()));
+        }
+        return Ok(key);
+    };
     let value = value.to_str().map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
     let (scheme, token) =
         value.split_once(' ').ok_or_else(|| ApiError::Unauthorized("malformed Authorization header".into()))?;

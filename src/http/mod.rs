@@ -2,6 +2,7 @@
 //! response gets an `x-request-id`; every `/api` route answers the spec's envelopes.
 
 pub mod admin;
+pub mod anthropic;
 pub mod auth;
 pub mod budget;
 pub mod chat;
@@ -39,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router())
         .merge(health::router())
         .merge(openai::router())
+        .merge(anthropic::router())
         .merge(providers::router())
         .merge(strategies::router())
         .merge(chat::router())
@@ -50,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(health::public_router())
+        .merge(anthropic::public_router())
         .merge(protected)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -60,6 +63,8 @@ pub fn app(state: AppState) -> Router {
             tracing::error!("a request handler panicked");
             axum::response::IntoResponse::into_response(ApiError::Internal("handler panicked".into()))
         }))
+        // Errors on the Anthropic routes in Anthropic's shape (auth and body limits included).
+        .layer(middleware::from_fn(anthropic::errors))
         .layer(middleware::from_fn(move |req, next| request_context(req, next, limit)))
         // Outermost: a body the answer did not read is drained, or the answer says
         // `Connection: close`, so keep-alive clients never meet a silently closed connection.

@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -105,25 +105,89 @@ fn visible_models(app: &AppState, workspace: &crate::state::WorkspaceView) -> Ve
     out
 }
 
+/// The model routes' query: `workspace`, Anthropic's paging (`limit`, `after_id`, `before_id`)
+/// when the caller speaks Anthropic; anything else a client adds is ignored, not refused.
+#[derive(Deserialize, Default)]
+struct ModelsQuery {
+    workspace: Option<String>,
+    limit: Option<String>,
+    after_id: Option<String>,
+    before_id: Option<String>,
+}
+
+/// The caller is an Anthropic client (it sends `anthropic-version`): answer in its list shape.
+fn anthropic_client(h: &HeaderMap) -> bool {
+    h.contains_key("anthropic-version")
+}
+
+fn anthropic_model(m: &ModelObject) -> serde_json::Value {
+    let created = chrono::DateTime::from_timestamp(m.created, 0).unwrap_or_default();
+    serde_json::json!({
+        "type": "model", "id": m.id, "display_name": m.id,
+        "created_at": created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
+}
+
+fn anthropic_page(models: Vec<ModelObject>, q: &ModelsQuery) -> Result<serde_json::Value, ApiError> {
+    let limit = match q.limit.as_deref() {
+        None => 20,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::field("limit", "limit must be an integer from 1 to 1000"))?,
+    };
+    let position = |id: &str| models.iter().position(|m| m.id == id);
+    let (from, to) = match (&q.after_id, &q.before_id) {
+        (Some(a), _) => {
+            let start = position(a).map_or(models.len(), |i| i + 1);
+            (start, (start + limit).min(models.len()))
+        }
+        (None, Some(b)) => {
+            let end = position(b).unwrap_or(0);
+            (end.saturating_sub(limit), end)
+        }
+        (None, None) => (0, limit.min(models.len())),
+    };
+    let page = &models[from..to];
+    let has_more = if q.before_id.is_some() && q.after_id.is_none() { from > 0 } else { to < models.len() };
+    Ok(serde_json::json!({
+        "data": page.iter().map(anthropic_model).collect::<Vec<_>>(),
+        "has_more": has_more,
+        "first_id": page.first().map(|m| m.id.clone()),
+        "last_id": page.last().map(|m| m.id.clone()),
+    }))
+}
+
 async fn list_models(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
-    ApiQuery(q): ApiQuery<WorkspaceQuery>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ModelsQuery>,
 ) -> Result<Response, ApiError> {
     let ws = resolve_workspace(&app, &p, q.workspace.as_deref())?;
-    Ok(Json(ModelList { object: "list".into(), data: visible_models(&app, &ws) }).into_response())
+    let models = visible_models(&app, &ws);
+    if anthropic_client(&headers) {
+        return Ok(Json(anthropic_page(models, &q)?).into_response());
+    }
+    Ok(Json(ModelList { object: "list".into(), data: models }).into_response())
 }
 
 async fn get_model(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
+    headers: HeaderMap,
     ApiPath(model): ApiPath<String>,
-    ApiQuery(q): ApiQuery<WorkspaceQuery>,
+    ApiQuery(q): ApiQuery<ModelsQuery>,
 ) -> Result<Response, ApiError> {
     let ws = resolve_workspace(&app, &p, q.workspace.as_deref())?;
-    visible_models(&app, &ws).into_iter().find(|m| m.id == model).map(|m| Json(m).into_response()).ok_or_else(|| {
+    let found = visible_models(&app, &ws).into_iter().find(|m| m.id == model).ok_or_else(|| {
         ApiError::ModelNotFound(format!("The model '{model}' does not exist or you do not have access to it."))
-    })
+    })?;
+    if anthropic_client(&headers) {
+        return Ok(Json(anthropic_model(&found)).into_response());
+    }
+    Ok(Json(found).into_response())
 }
 
 fn inputs(v: &serde_json::Value) -> Result<Vec<String>, ApiError> {

@@ -1,0 +1,284 @@
+//! The Anthropic Messages API inbound: `POST /v1/messages` (JSON and Anthropic's SSE event
+//! sequence), `POST /v1/messages/count_tokens`, errors in Anthropic's own shape, and the
+//! Claude Code gateway contract (`HEAD /`, `x-api-key`, unknown query parameters ignored). A
+//! Messages request goes through the same chat service as a chat completion: routing, fallback,
+//! budgets, rate limits and the trace (its endpoint is `/v1/messages`).
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{head, post};
+use axum::{Extension, Json, Router};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use layerr_domain::workspace::types::{ContentCapture, FallbackMode};
+
+use super::auth::resolve_workspace;
+use super::envelope::RequestId;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use super::AppState;
+use crate::api::anthropic::{error_type, stop_reason, CountTokensRequest, MessageResponse, MessagesRequest, OutUsage};
+use crate::gateway::{self, ChatCtx, ChatOptions, ChatStream, Reply, Streamed};
+use crate::state::Principal;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/messages", post(messages)).route("/v1/messages/count_tokens", post(count_tokens))
+}
+
+/// `HEAD /`: Claude Code checks the gateway is there before it starts.
+pub fn public_router() -> Router<AppState> {
+    Router::new().route("/", head(|| async { StatusCode::OK }))
+}
+
+/// The Anthropic SDKs add `?beta=true` (and may add others): ignored, except `workspace`.
+#[derive(Deserialize, Default)]
+struct LenientQuery {
+    workspace: Option<String>,
+}
+
+/// The `layerr` options from the body, or from `x-layerr-*` headers for clients that cannot
+/// add body fields (Claude Code, Codex).
+fn options(body: Option<&crate::api::openai::LayerrOptions>, h: &HeaderMap) -> Result<ChatOptions, ApiError> {
+    let mut opts = body.map(ChatOptions::from).unwrap_or_default();
+    let header = |name: &str| -> Result<Option<String>, ApiError> {
+        h.get(name)
+            .map(|v| v.to_str().map(str::to_string).map_err(|_| ApiError::field(name, format!("{name} is not text"))))
+            .transpose()
+    };
+    if let Some(s) = header("x-layerr-strategy")? {
+        opts.strategy.get_or_insert(s);
+    }
+    if let Some(f) = header("x-layerr-fallback")? {
+        let mode: FallbackMode = serde_json::from_value(Value::String(f.clone()))
+            .map_err(|_| ApiError::field("x-layerr-fallback", format!("unknown fallback mode '{f}'")))?;
+        opts.fallback.get_or_insert(mode);
+    }
+    if let Some(e) = header("x-layerr-explain")? {
+        opts.explain |= matches!(e.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
+    }
+    Ok(opts)
+}
+
+fn dropped_header(resp: &mut Response, dropped: &[String]) {
+    if dropped.is_empty() {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(&dropped.join(", ")) {
+        resp.headers_mut().insert("x-layerr-dropped-params", v);
+    }
+}
+
+async fn messages(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<LenientQuery>,
+    ApiJson(body): ApiJson<MessagesRequest>,
+) -> Result<Response, ApiError> {
+    let opts = options(body.layerr.as_ref(), &headers)?;
+    let requested = body.layerr.as_ref().and_then(|l| l.workspace.as_deref()).or(q.workspace.as_deref());
+    let ws = resolve_workspace(&app, &p, requested)?;
+    let converted = body.to_canonical().map_err(|(field, msg)| ApiError::field(field, msg))?;
+    let content =
+        (ws.runtime.content_capture == ContentCapture::Full).then(|| serde_json::to_value(&body).unwrap_or_default());
+    let ctx =
+        ChatCtx { key_id: p.key_id().to_string(), workspace: ws, request_id: rid.0.clone(), endpoint: "/v1/messages" };
+    let (result, explain) = gateway::chat(&app, ctx, converted.request, &opts, content).await;
+    let id = format!("msg_{}", explain.trace_id.replace('-', ""));
+    let mut resp = match result {
+        Ok(Reply::Full(r, _)) => Json(MessageResponse::from_canonical(id, &r)).into_response(),
+        Ok(Reply::Stream(s)) => {
+            let mut r = Response::new(Body::from_stream(sse_body(id, s)));
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    };
+    super::explain::headers(&explain, resp.headers_mut());
+    dropped_header(&mut resp, &converted.dropped);
+    Ok(resp)
+}
+
+/// A local count (the gateway's estimate of about four characters a token plus framing), the
+/// figure routing and budgets use before an upstream reports its own.
+async fn count_tokens(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<LenientQuery>,
+    ApiJson(body): ApiJson<CountTokensRequest>,
+) -> Result<Response, ApiError> {
+    resolve_workspace(&app, &p, q.workspace.as_deref())?;
+    let req = body.to_canonical().map_err(|(field, msg)| ApiError::field(field, msg))?;
+    Ok(Json(json!({ "input_tokens": req.estimate_prompt_tokens() })).into_response())
+}
+
+// ------------------------------------------------------------------------------------------
+// Anthropic's SSE event sequence
+// ------------------------------------------------------------------------------------------
+
+fn event(name: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Open {
+    Text,
+    /// A tool_use block, for the canonical tool call of this index.
+    Tool(u32),
+}
+
+/// Turns the service's events into content blocks: text and each tool call get their own
+/// block, opened at their first delta and closed when another begins or the message ends.
+struct Framer {
+    id: String,
+    model: String,
+    open: Option<(Open, usize)>,
+    next: usize,
+    finish: Option<crate::llm::FinishReason>,
+}
+
+impl Framer {
+    fn start(&self) -> Vec<Bytes> {
+        let message = json!({
+            "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+            "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        });
+        vec![
+            event("message_start", &json!({"type": "message_start", "message": message})),
+            event("ping", &json!({"type": "ping"})),
+        ]
+    }
+
+    fn close(&mut self, out: &mut Vec<Bytes>) {
+        if let Some((_, index)) = self.open.take() {
+            out.push(event("content_block_stop", &json!({"type": "content_block_stop", "index": index})));
+        }
+    }
+
+    fn open(&mut self, kind: Open, block: Value, out: &mut Vec<Bytes>) -> usize {
+        self.close(out);
+        let index = self.next;
+        self.next += 1;
+        self.open = Some((kind, index));
+        out.push(event(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": index, "content_block": block}),
+        ));
+        index
+    }
+
+    fn frames(&mut self, ev: Streamed) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        match ev {
+            Streamed::Delta { index: 0, content, tool_calls } => {
+                if let Some(text) = content.filter(|t| !t.is_empty()) {
+                    let index = match self.open {
+                        Some((Open::Text, i)) => i,
+                        _ => self.open(Open::Text, json!({"type": "text", "text": ""}), &mut out),
+                    };
+                    out.push(event(
+                        "content_block_delta",
+                        &json!({"type": "content_block_delta", "index": index,
+                                "delta": {"type": "text_delta", "text": text}}),
+                    ));
+                }
+                for call in tool_calls {
+                    let index = match self.open {
+                        Some((Open::Tool(t), i)) if t == call.index && call.id.is_none() => i,
+                        _ => {
+                            let id =
+                                call.id.clone().unwrap_or_else(|| format!("toolu_{}", uuid::Uuid::now_v7().simple()));
+                            let block = json!({"type": "tool_use", "id": id,
+                                               "name": call.name.clone().unwrap_or_default(), "input": {}});
+                            self.open(Open::Tool(call.index), block, &mut out)
+                        }
+                    };
+                    if !call.arguments.is_empty() {
+                        out.push(event(
+                            "content_block_delta",
+                            &json!({"type": "content_block_delta", "index": index,
+                                    "delta": {"type": "input_json_delta", "partial_json": call.arguments}}),
+                        ));
+                    }
+                }
+            }
+            // A Messages request asks for one choice; OpenAI's stream extras (log probabilities,
+            // `system_fingerprint`) have no place in Anthropic's events.
+            Streamed::Delta { .. } | Streamed::Extras(_) => {}
+            Streamed::Finish { index, reason } => {
+                if index == 0 {
+                    self.finish = Some(reason);
+                }
+            }
+            Streamed::Done(outcome) => {
+                self.close(&mut out);
+                let usage = OutUsage::from(&outcome.usage);
+                out.push(event(
+                    "message_delta",
+                    &json!({"type": "message_delta",
+                            "delta": {"stop_reason": stop_reason(self.finish.or(outcome.finish_reason)), "stop_sequence": null},
+                            "usage": usage}),
+                ));
+                out.push(event("message_stop", &json!({"type": "message_stop"})));
+            }
+            Streamed::Failed { message } => {
+                out.push(event("error", &json!({"type": "error", "error": {"type": "api_error", "message": message}})));
+            }
+        }
+        out
+    }
+}
+
+fn sse_body(id: String, stream: ChatStream) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    let mut framer = Framer { id, model: stream.info.model.clone(), open: None, next: 0, finish: None };
+    let start = futures::stream::iter(framer.start());
+    let rest = stream.flat_map(move |ev| futures::stream::iter(framer.frames(ev)));
+    start.chain(rest).map(Ok)
+}
+
+// ------------------------------------------------------------------------------------------
+// Errors in Anthropic's shape
+// ------------------------------------------------------------------------------------------
+
+/// On `/v1/messages*`, every error answer (auth, rate limit, validation, the service's) is
+/// re-shaped as Anthropic's `{"type": "error", "error": {"type", "message"}}`, keeping our
+/// `code` and `details` beside them, so the Anthropic SDKs raise their own exception types.
+pub async fn errors(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/v1/messages") {
+        return next.run(req).await;
+    }
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if status.is_success() {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let e = &v["error"];
+    let mut error = json!({
+        "type": error_type(status.as_u16()),
+        "message": e["message"].as_str().unwrap_or("error"),
+    });
+    for k in ["code", "param", "details"] {
+        if let Some(x) = e.get(k) {
+            error[k] = x.clone();
+        }
+    }
+    let body = json!({"type": "error", "error": error});
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
