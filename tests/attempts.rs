@@ -5,24 +5,13 @@
 
 mod common;
 
-use common::{assert_error, Gateway, Kind, ADMIN_KEY};
+use common::upstream::trace_id;
+use common::{assert_error, provider, wait, Gateway, Kind, ADMIN_KEY};
 use layerr_mock::Behavior;
 use serde_json::{json, Value};
 
 const CHAT_MODEL: &str = "gpt-4.1-mini";
 const EMBED_MODEL: &str = "text-embedding-3-small";
-
-async fn provider(gw: &Gateway, id: &str, base: &str) {
-    let (s, v) = gw
-        .admin(
-            "POST",
-            "/api/providers",
-            Some(json!({"id": id, "name": id, "type": "openai", "baseUrl": base,
-                        "models": [CHAT_MODEL, EMBED_MODEL], "apiKey": "sk-test-secret-value"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Call {
@@ -48,16 +37,8 @@ async fn call(gw: &Gateway, c: Call) -> (u16, reqwest::header::HeaderMap, String
 }
 
 async fn attempt_log(gw: &Gateway, headers: &reqwest::header::HeaderMap) -> Vec<Value> {
-    let id = headers["x-layerr-trace-id"].to_str().unwrap().to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let (s, v) = gw.admin("GET", &format!("/api/traces/{id}"), None).await;
-        if s == 200 && v["data"]["status"] != "running" {
-            return v["data"]["execution"]["attemptLog"].as_array().cloned().unwrap_or_default();
-        }
-        assert!(std::time::Instant::now() < deadline, "trace {id} never finished: {v}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let trace = wait::trace(gw, &trace_id(headers)).await;
+    trace["execution"]["attemptLog"].as_array().cloned().unwrap_or_default()
 }
 
 /// (provider, succeeded) of each attempt, in order.
@@ -79,19 +60,48 @@ async fn every_target_rate_limited_is_a_429_with_the_soonest_retry_after_and_no_
         let b = layerr_mock::spawn().await;
         a.set_default(Behavior::status(429).retry_after(2).forever());
         b.set_default(Behavior::status(429).retry_after(5).forever());
-        provider(&gw, "pa", &format!("{}/v1", a.base_url())).await;
-        provider(&gw, "pb", &format!("{}/v1", b.base_url())).await;
-        // More requests than the breaker's threshold (5 consecutive failures).
+        provider(&gw, "pa", &format!("{}/v1", a.base_url()), &[CHAT_MODEL, EMBED_MODEL]).await;
+        provider(&gw, "pb", &format!("{}/v1", b.base_url()), &[CHAT_MODEL, EMBED_MODEL]).await;
+        let (s, h, text) = call(&gw, c).await;
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{c:?}: {s} {text}"));
+        assert_error(s, &v, 429, "RATE_LIMITED");
+        assert_eq!(h["retry-after"], "2", "{c:?}: the soonest of the targets' Retry-After");
+        assert_eq!(v["error"]["details"]["retryAfterMs"], 2000, "{v}");
+        let log = attempt_log(&gw, &h).await;
+        // One attempt per target: a 429 moves on at once, no retry on the same target.
+        assert_eq!(log.len(), 2, "{c:?}: {log:?}");
+        assert!(log.iter().all(|a| a["errorKind"] == "rate_limited" && a["status"] == 429), "{log:?}");
+
+        // Retry-After is honoured: within it neither target is asked again, and the client is
+        // told how long is left.
+        let asked = (a.requests().len(), b.requests().len());
+        let (s, h, text) = call(&gw, c).await;
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{c:?}: {s} {text}"));
+        assert_error(s, &v, 429, "RATE_LIMITED");
+        assert_eq!(h["retry-after"], "2", "{c:?}: what is left of pa's 2 s, rounded up");
+        let left = v["error"]["details"]["retryAfterMs"].as_u64().unwrap();
+        assert!(left > 1000 && left <= 2000, "{v}");
+        assert_eq!((a.requests().len(), b.requests().len()), asked, "{c:?}: a busy target was asked again");
+        assert!(attempt_log(&gw, &h).await.is_empty());
+
+        // Once pa's Retry-After has passed it is asked again; pb's (5 s) has not.
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let (s, h, _) = call(&gw, c).await;
+        assert_eq!(s, 429);
+        let log = attempt_log(&gw, &h).await;
+        assert_eq!(providers_tried(&log), [("pa".to_string(), false)], "{c:?}: {log:?}");
+        assert_eq!(b.requests().len(), asked.1, "{c:?}");
+
+        // More 429s (without Retry-After) than the breaker's threshold (5 consecutive failures):
+        // the breakers stay closed.
+        a.set_default(Behavior::status(429).forever());
+        b.set_default(Behavior::status(429).forever());
+        tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
         for i in 0..6 {
             let (s, h, text) = call(&gw, c).await;
             let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{c:?} {i}: {s} {text}"));
             assert_error(s, &v, 429, "RATE_LIMITED");
-            assert_eq!(h["retry-after"], "2", "{c:?} {i}: the soonest of the targets' Retry-After");
-            assert_eq!(v["error"]["details"]["retryAfterMs"], 2000, "{v}");
-            let log = attempt_log(&gw, &h).await;
-            // One attempt per target: a 429 moves on at once, no retry on the same target.
-            assert_eq!(log.len(), 2, "{c:?}: {log:?}");
-            assert!(log.iter().all(|a| a["errorKind"] == "rate_limited" && a["status"] == 429), "{log:?}");
+            assert_eq!(attempt_log(&gw, &h).await.len(), 2, "{c:?} {i}");
         }
         assert_eq!(circuit(&gw, "pa").await, "closed", "{c:?}");
         assert_eq!(circuit(&gw, "pb").await, "closed", "{c:?}");
@@ -105,8 +115,8 @@ async fn chat_stream_and_embeddings_retry_and_fall_back_alike() {
         let gw = Gateway::start(Kind::Sqlite).await;
         let a = layerr_mock::spawn().await;
         let b = layerr_mock::spawn().await;
-        provider(&gw, "pa", &format!("{}/v1", a.base_url())).await;
-        provider(&gw, "pb", &format!("{}/v1", b.base_url())).await;
+        provider(&gw, "pa", &format!("{}/v1", a.base_url()), &[CHAT_MODEL, EMBED_MODEL]).await;
+        provider(&gw, "pb", &format!("{}/v1", b.base_url()), &[CHAT_MODEL, EMBED_MODEL]).await;
         // One 503, then fine: retried on the same target (embeddings had no retries before).
         a.push(Behavior::status(503));
         let (s, h, text) = call(&gw, c).await;

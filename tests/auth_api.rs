@@ -4,121 +4,11 @@
 
 mod common;
 
-use common::{assert_error, Gateway, Kind, ADMIN_KEY};
+use common::on_both_stores;
+use common::resp::{admin, create_ws, send, send_with, slugs, snapshot};
+use common::{Gateway, Kind, Resp, ADMIN_KEY};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
-
-struct Resp {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn header_num(&self, name: &str) -> u64 {
-        let v = self.header(name).unwrap_or_else(|| panic!("no {name} header ({}): {:?}", self.status, self.headers));
-        v.parse().unwrap_or_else(|_| panic!("{name}: {v:?} is not a whole number"))
-    }
-
-    /// Asserts the success envelope and returns `data`.
-    fn ok(&self, status: u16, workspace: Option<&str>) -> &Value {
-        assert_eq!(self.status, status, "{}", self.body);
-        assert!(self.body.get("error").is_none(), "{}", self.body);
-        assert!(self.body.get("data").is_some(), "{}", self.body);
-        let meta = &self.body["meta"];
-        assert_eq!(meta["requestId"].as_str(), self.header("x-request-id"), "{}", self.body);
-        let ts = meta["timestamp"].as_str().unwrap_or_else(|| panic!("meta.timestamp: {}", self.body));
-        chrono::DateTime::parse_from_rfc3339(ts).unwrap_or_else(|e| panic!("meta.timestamp {ts:?}: {e}"));
-        assert!(meta.as_object().is_some_and(|m| m.contains_key("workspaceId")), "{}", self.body);
-        assert_eq!(meta["workspaceId"], workspace.map_or(Value::Null, |w| json!(w)), "{}", self.body);
-        &self.body["data"]
-    }
-
-    fn err(&self, status: u16, code: &str) -> Value {
-        assert_error(self.status, &self.body, status, code)
-    }
-}
-
-async fn send_with(
-    gw: &Gateway,
-    client: &reqwest::Client,
-    method: &str,
-    path: &str,
-    authorization: Option<&str>,
-    body: Option<Value>,
-) -> Resp {
-    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = client.request(m, format!("{}{}", gw.base, path));
-    if let Some(a) = authorization {
-        req = req.header("authorization", a);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    assert!(status < 500, "{method} {path} answered {status} (never a 5xx here): {text}");
-    assert!(headers.get("x-request-id").is_some_and(|v| !v.is_empty()), "{method} {path} ({status}): no x-request-id");
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path} ({status}) body is not JSON: {text}"));
-    Resp { status, headers, body }
-}
-
-/// A request with `Authorization: Bearer <key>` (or none).
-async fn send(gw: &Gateway, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> Resp {
-    let auth = key.map(|k| format!("Bearer {k}"));
-    send_with(gw, &gw.client, method, path, auth.as_deref(), body).await
-}
-
-async fn admin(gw: &Gateway, method: &str, path: &str, body: Option<Value>) -> Resp {
-    send(gw, method, path, Some(ADMIN_KEY), body).await
-}
-
-/// Creates a workspace and returns (its first key's id, the key).
-async fn create_ws(gw: &Gateway, slug: &str, tier: &str) -> (String, String) {
-    let r = admin(gw, "POST", "/api/workspaces", Some(json!({"slug": slug, "tier": tier}))).await;
-    let d = r.ok(201, Some(slug));
-    (d["apiKey"]["id"].as_str().unwrap().to_string(), d["apiKey"]["key"].as_str().unwrap().to_string())
-}
-
-/// The workspace as the admin sees it: profile, limits, runtime, restrictions and keys.
-async fn snapshot(gw: &Gateway, slug: &str) -> Value {
-    let mut ws = admin(gw, "GET", &format!("/api/workspaces/{slug}"), None).await.ok(200, Some(slug)).clone();
-    let keys = admin(gw, "GET", &format!("/api/workspaces/{slug}/keys"), None).await.ok(200, Some(slug)).clone();
-    ws["keys"] = keys;
-    ws
-}
-
-fn slugs(data: &Value) -> Vec<String> {
-    data.as_array().unwrap().iter().map(|w| w["slug"].as_str().unwrap().to_string()).collect()
-}
-
-/// Runs a scenario on SQLite and on Postgres.
-macro_rules! on_both_stores {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Kind::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Kind::Postgres).await
-            }
-        }
-    };
-}
 
 /// Every route a workspace key may call on its own workspace: (method, path under
 /// `/api/workspaces/{slug}`, body).
@@ -203,7 +93,7 @@ async fn missing_or_bad_credentials_are_401() {
     let before = snapshot(&gw, "real").await;
     for (method, path, body) in &routes {
         for auth in &bad {
-            let r = send_with(&gw, &gw.client, method, path, *auth, body.clone()).await;
+            let r = send_with(&gw, &gw.client, method, path, *auth, &[], body.as_ref().map(Value::to_string)).await;
             let e = r.err(401, "UNAUTHORIZED");
             assert_eq!(e["type"], "authentication_error", "{e}");
         }
@@ -214,7 +104,8 @@ async fn missing_or_bad_credentials_are_401() {
 
     // The scheme is case-insensitive (RFC 9110 §11.1); the key is not.
     for scheme in ["bearer", "BEARER", "Bearer"] {
-        let r = send_with(&gw, &gw.client, "GET", "/api/workspaces/real", Some(&format!("{scheme} {key}")), None).await;
+        let r = send_with(&gw, &gw.client, "GET", "/api/workspaces/real", Some(&format!("{scheme} {key}")), &[], None)
+            .await;
         r.ok(200, Some("real"));
     }
 }
@@ -248,7 +139,7 @@ async fn health_is_public_and_detailed_health_needs_a_key(kind: Kind) {
     let gw = Gateway::start(kind).await;
     let (_, key) = create_ws(&gw, "hw", "free").await;
     for auth in [None, Some("Bearer nonsense"), Some("Basic abc")] {
-        let r = send_with(&gw, &gw.client, "GET", "/api/health", auth, None).await;
+        let r = send_with(&gw, &gw.client, "GET", "/api/health", auth, &[], None).await;
         let d = r.ok(200, None);
         assert_eq!(d["status"], "ok");
         assert!(d["version"].as_str().is_some_and(|v| !v.is_empty()), "{d}");

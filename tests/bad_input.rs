@@ -8,31 +8,21 @@
 //!   read back exactly, and no read model stops on it (the conversation was never stored);
 //! - an answer sent before the request body was read (401, 404, 405, 429, a 400 on a path
 //!   parameter, 413) leaves the keep-alive connection usable or says `Connection: close`
-//!   (pooling clients saw "server disconnected").
+//!   (pooling clients saw "server disconnected");
+//! - the envelope the edge answers bad input with: request ids on every answer, unknown routes
+//!   and wrong methods, malformed, mistyped, trailing-garbage and oversized bodies, JSON arrays
+//!   where objects belong, bad query parameters.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_error, Gateway, Kind, ADMIN_KEY};
-use layerr_mock::MockServer;
+use common::resp::{admin, send, send_headers, send_raw, slugs};
+use common::upstream::mock_provider;
+use common::{assert_error, wait, Gateway, Kind, ADMIN_KEY};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-async fn with_provider(gw: &Gateway) -> MockServer {
-    let mock = layerr_mock::spawn().await;
-    let (s, v) = gw
-        .admin(
-            "POST",
-            "/api/providers",
-            Some(json!({"id": "oa", "name": "oa", "type": "openai", "baseUrl": format!("{}/v1", mock.base_url()),
-                        "models": ["gpt-4o-mini", "gpt-4o"], "apiKey": "sk-test"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-    mock
-}
 
 /// Asserts a 400 `VALIDATION_ERROR` naming `field`.
 fn refused(what: &str, status: u16, body: &Value, field: &str) {
@@ -58,7 +48,7 @@ async fn control_characters_in_api_fields_and_parameters_are_refused_on_postgres
 
 async fn control_characters_refused(kind: Kind) {
     let gw = Gateway::start(kind).await;
-    let _mock = with_provider(&gw).await;
+    let _mock = mock_provider(&gw).await;
     let key = gw.workspace("team", "enterprise").await;
     let weights = json!({"quality": 1.0, "speed": 0.0, "cost": 0.0});
     let provider = |extra: Value| {
@@ -178,22 +168,9 @@ async fn nul_in_message_content_is_accepted_and_stored_on_postgres() {
     nul_content_stored(Kind::Postgres).await;
 }
 
-/// Polls `GET path` (admin) until `pred` holds.
-async fn wait_for(gw: &Gateway, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (s, v) = gw.admin("GET", path, None).await;
-        if s == 200 && pred(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "GET {path} never satisfied the condition: {s} {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn nul_content_stored(kind: Kind) {
     let gw = Gateway::start(kind).await;
-    let mock = with_provider(&gw).await;
+    let mock = mock_provider(&gw).await;
     let key = gw.workspace("team", "enterprise").await;
     let (s, v) = gw.admin("PATCH", "/api/workspaces/team/runtime", Some(json!({"contentCapture": "full"}))).await;
     assert_eq!(s, 200, "{v}");
@@ -215,7 +192,7 @@ async fn nul_content_stored(kind: Kind) {
 
     // Listed (the read model holds it, U+0000 shown as U+FFFD), and a later one too: the
     // projection did not stop on it.
-    let listed = wait_for(&gw, "/api/conversations?workspace=team", |v| {
+    let listed = wait::get(&gw, ADMIN_KEY, "/api/conversations?workspace=team", |v| {
         v["data"].as_array().is_some_and(|a| a.iter().any(|c| c["id"] == id.as_str()))
     })
     .await;
@@ -237,7 +214,7 @@ async fn nul_content_stored(kind: Kind) {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    wait_for(&gw, "/api/conversations?workspace=team", |v| {
+    wait::get(&gw, ADMIN_KEY, "/api/conversations?workspace=team", |v| {
         v["data"].as_array().is_some_and(|a| a.iter().any(|c| c["id"] == second.as_str() && c["messageCount"] == 4))
     })
     .await;
@@ -271,7 +248,7 @@ async fn nul_content_stored(kind: Kind) {
     }
 
     // The trace is in its read model with the content captured exactly.
-    wait_for(&gw, &format!("/api/traces/{trace}"), |_| true).await;
+    wait::get(&gw, ADMIN_KEY, &format!("/api/traces/{trace}"), |_| true).await;
     let views = gw.started.state.store.db.all_trace_views().await.unwrap();
     let view = views.iter().find(|t| t.trace_id == trace).expect("the trace is stored");
     let view = serde_json::to_string(view).unwrap();
@@ -289,7 +266,7 @@ async fn nul_content_stored(kind: Kind) {
     assert!(found, "no event holds the text as sent");
 
     // Every read model is caught up: none is stuck retrying a batch it cannot store.
-    wait_for(&gw, "/api/health/detailed", |v| {
+    wait::get(&gw, ADMIN_KEY, "/api/health/detailed", |v| {
         v["data"]["projections"].as_array().is_some_and(|p| p.iter().all(|x| x["lag"] == 0))
     })
     .await;
@@ -499,4 +476,323 @@ async fn answers_before_the_body(kind: Kind) {
         assert_eq!(r.status(), 200);
     }
     gw.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes, request ids, bad input
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_on_every_response_and_echoed() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    // A sane incoming id is kept, in the header and in meta.
+    let r = send_headers(
+        &gw,
+        "GET",
+        "/api/workspaces/default",
+        Some(ADMIN_KEY),
+        &[("x-request-id", "trace-abc_1.2:3")],
+        None,
+    )
+    .await;
+    r.ok(200, Some("default"));
+    assert_eq!(r.header("x-request-id"), Some("trace-abc_1.2:3"));
+    // Errors keep it too.
+    let r = send_headers(&gw, "GET", "/api/workspaces/ghost", Some(ADMIN_KEY), &[("x-request-id", "trace-404")], None)
+        .await;
+    r.err(404, "WORKSPACE_NOT_FOUND");
+    assert_eq!(r.header("x-request-id"), Some("trace-404"));
+    let r = send_headers(&gw, "GET", "/api/workspaces", None, &[("x-request-id", "trace-401")], None).await;
+    r.err(401, "UNAUTHORIZED");
+    assert_eq!(r.header("x-request-id"), Some("trace-401"));
+    // An unusable one is replaced.
+    let long = "x".repeat(200);
+    for bad in ["has space", "semi;colon", long.as_str()] {
+        let r = send_headers(&gw, "GET", "/api/health", None, &[("x-request-id", bad)], None).await;
+        let id = r.header("x-request-id").unwrap().to_string();
+        assert_ne!(id, bad);
+        r.ok(200, None);
+    }
+    // Fresh ids differ per request.
+    let a = send(&gw, "GET", "/api/health", None, None).await;
+    let b = send(&gw, "GET", "/api/health", None, None).await;
+    assert_ne!(a.header("x-request-id"), b.header("x-request-id"));
+    // Unknown routes and wrong methods get one too (send_with asserts the header on every response).
+    send(&gw, "GET", "/nope", None, None).await.err(404, "NOT_FOUND");
+    send(&gw, "PUT", "/api/workspaces", Some(ADMIN_KEY), None).await.err(405, "METHOD_NOT_ALLOWED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_wrong_methods_answer_the_envelope() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    for path in [
+        "/",
+        "/nope",
+        "/api",
+        "/api/nope",
+        "/api/workspace",
+        "/api/workspaces/",
+        "/api/workspaces/default/nope",
+        "/api/workspaces/default/keys/",
+        "/api/admin",
+        "/api/admin/audit/1",
+    ] {
+        for key in [None, Some(ADMIN_KEY)] {
+            let r = send(&gw, "GET", path, key, None).await;
+            r.err(404, "NOT_FOUND");
+        }
+    }
+    for (method, path) in [
+        ("PUT", "/api/workspaces"),
+        ("DELETE", "/api/workspaces"),
+        ("POST", "/api/workspaces/default"),
+        ("PUT", "/api/workspaces/default"),
+        ("POST", "/api/workspaces/default/health"),
+        ("PUT", "/api/workspaces/default/limits"),
+        ("DELETE", "/api/workspaces/default/runtime"),
+        ("POST", "/api/workspaces/default/restrictions"),
+        ("DELETE", "/api/workspaces/default/keys"),
+        ("GET", "/api/workspaces/default/keys/key_x"),
+        ("POST", "/api/admin/audit"),
+        ("POST", "/api/health"),
+        ("DELETE", "/api/health/detailed"),
+    ] {
+        let r = send(&gw, method, path, Some(ADMIN_KEY), None).await;
+        r.err(405, "METHOD_NOT_ALLOWED");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_paths_never_fail_inside() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    let long = format!("/api/workspaces/{}", "a".repeat(4000));
+    for path in [
+        "/api/workspaces/%FF",
+        "/api/workspaces/%FF/runtime",
+        "/api/workspaces/default%2Fkeys",
+        long.as_str(),
+        "/api/workspaces/..%2F..%2Fetc",
+    ] {
+        let r = admin(&gw, "GET", path, None).await;
+        assert!(matches!(r.status, 400 | 404), "{path}: {}", r.body);
+        assert!(r.body["error"]["code"].as_str().is_some(), "{path}: {}", r.body);
+    }
+    // A key id that is not one, or is the operator's.
+    for id in ["env-admin", "%FF", "x"] {
+        let r = admin(&gw, "DELETE", &format!("/api/workspaces/default/keys/{id}"), None).await;
+        assert!(matches!(r.status, 400 | 404), "{id}: {}", r.body);
+    }
+    admin(&gw, "GET", "/api/workspaces/default", None).await.ok(200, Some("default"));
+}
+
+/// RFC 9110 §15.5.6: a 405 must list the allowed methods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn method_not_allowed_lists_the_allowed_methods() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    let r = send(&gw, "PUT", "/api/workspaces", Some(ADMIN_KEY), None).await;
+    r.err(405, "METHOD_NOT_ALLOWED");
+    let allow = r.header("allow").unwrap_or_else(|| panic!("no Allow header: {:?}", r.headers));
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_mistyped_bodies_are_400() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    let routes = [
+        ("POST", "/api/workspaces"),
+        ("PATCH", "/api/workspaces/default"),
+        ("PATCH", "/api/workspaces/default/limits"),
+        ("PATCH", "/api/workspaces/default/runtime"),
+        ("PATCH", "/api/workspaces/default/restrictions"),
+        ("POST", "/api/workspaces/default/keys"),
+    ];
+    let not_objects = [
+        "",
+        "   ",
+        "\n",
+        "{",
+        "}",
+        "{\"name\": \"x\"",
+        "{\"name\": \"x\",}",
+        "{'name': 'x'}",
+        "not json",
+        "null",
+        "42",
+        "\"str\"",
+        "[{}]",
+        "{\"name\" \"x\"}",
+    ];
+    for (method, path) in routes {
+        // Issuing a key is the one POST whose body is optional (see keys_issue_list_and_revoke).
+        let optional_body = path.ends_with("/keys");
+        for body in not_objects {
+            if optional_body && body.trim().is_empty() {
+                continue;
+            }
+            let r = send_raw(&gw, method, path, Some(ADMIN_KEY), body).await;
+            r.err(400, "VALIDATION_ERROR");
+        }
+        if !optional_body {
+            // No body at all.
+            send(&gw, method, path, Some(ADMIN_KEY), None).await.err(400, "VALIDATION_ERROR");
+        }
+    }
+    for (method, path, body, field) in [
+        ("POST", "/api/workspaces", json!({"slug": 5}), "slug"),
+        ("POST", "/api/workspaces", json!({"slug": null}), "slug"),
+        ("POST", "/api/workspaces", json!({"slug": "ok-1", "tier": "gold"}), "tier"),
+        ("POST", "/api/workspaces", json!({"slug": "ok-2", "bogus": 1}), "bogus"),
+        ("POST", "/api/workspaces", json!({"slug": "ok-3", "name": ["x"]}), "name"),
+        ("POST", "/api/workspaces", json!({"slug": "ok-4", "keyName": {}}), "keyName"),
+        ("POST", "/api/workspaces", json!({"slug": "ok-5", "key_name": "k"}), "key_name"),
+        ("PATCH", "/api/workspaces/default", json!({"description": 5}), "description"),
+        ("PATCH", "/api/workspaces/default/runtime", json!({"timeouts": {"bogus": 1}}), "timeouts.bogus"),
+        ("PATCH", "/api/workspaces/default/runtime", json!({"retries": {"maxAttempts": "3"}}), "retries.maxAttempts"),
+        ("PATCH", "/api/workspaces/default/runtime", json!({"retries": 3}), "retries"),
+        ("PATCH", "/api/workspaces/default/limits", json!({"overrides": {"x": 1}}), "overrides.x"),
+        ("PATCH", "/api/workspaces/default/limits", json!({"overrides": {"burst": 1.5}}), "overrides.burst"),
+        ("PATCH", "/api/workspaces/default/restrictions", json!({"allowedModels": [1]}), "allowedModels[0]"),
+        ("POST", "/api/workspaces/default/keys", json!({"name": 5}), "name"),
+    ] {
+        let r = admin(&gw, method, path, Some(body.clone())).await;
+        r.invalid_field(field);
+        assert_eq!(r.body["error"]["type"], "invalid_request_error", "{}", r.body);
+    }
+    // Duplicate fields are refused, not silently resolved.
+    let r = send_raw(&gw, "POST", "/api/workspaces", Some(ADMIN_KEY), r#"{"slug": "dupe-a", "slug": "dupe-b"}"#).await;
+    r.err(400, "VALIDATION_ERROR");
+
+    // Nothing was created or changed by any of it.
+    assert_eq!(slugs(admin(&gw, "GET", "/api/workspaces", None).await.ok(200, None)), ["default"]);
+    let d = admin(&gw, "GET", "/api/workspaces/default", None).await.ok(200, Some("default")).clone();
+    assert_eq!(d["name"], "Default");
+    let keys = admin(&gw, "GET", "/api/workspaces/default/keys", None).await;
+    assert_eq!(keys.ok(200, Some("default")), &json!([]));
+}
+
+/// A body with anything after the JSON value is malformed and must be refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailing_garbage_after_the_json_is_refused() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    for body in
+        [r#"{"name": "Changed"} trailing"#, r#"{"name": "Changed"}{"name": "Again"}"#, r#"{"name": "Changed"},"#]
+    {
+        let r = send_raw(&gw, "PATCH", "/api/workspaces/default", Some(ADMIN_KEY), body).await;
+        r.err(400, "VALIDATION_ERROR");
+    }
+    let r = send_raw(&gw, "POST", "/api/workspaces", Some(ADMIN_KEY), r#"{"slug": "tg"} x"#).await;
+    r.err(400, "VALIDATION_ERROR");
+    assert_eq!(admin(&gw, "GET", "/api/workspaces/default", None).await.ok(200, Some("default"))["name"], "Default");
+    admin(&gw, "GET", "/api/workspaces/tg", None).await.err(404, "WORKSPACE_NOT_FOUND");
+}
+
+/// `details.field` must name a field of the request; for malformed JSON there is none to name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_does_not_name_a_bogus_field() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    for body in [r#"{"name": "x""#, r#"{"name": "x","#, r#"{"name""#, "{"] {
+        let r = send_raw(&gw, "PATCH", "/api/workspaces/default", Some(ADMIN_KEY), body).await;
+        let e = r.err(400, "VALIDATION_ERROR");
+        let field = e["details"]["field"].as_str();
+        assert!(field.is_none() || field == Some("name"), "{body:?} names field {field:?}: {e}");
+        assert_ne!(e["param"], "?", "{e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_413() {
+    let backing = common::backing(Kind::Sqlite).await;
+    let mut config = common::config_for(&backing);
+    config.server.max_body_bytes = 1024;
+    let gw = Gateway::start_with(backing, config).await;
+
+    // Just under the limit is fine.
+    let body = json!({"description": "d".repeat(900)}).to_string();
+    assert!(body.len() < 1024);
+    send_raw(&gw, "PATCH", "/api/workspaces/default", Some(ADMIN_KEY), body).await.ok(200, Some("default"));
+
+    let big = json!({"description": "d".repeat(2000)}).to_string();
+    for (method, path) in [
+        ("PATCH", "/api/workspaces/default"),
+        ("PATCH", "/api/workspaces/default/runtime"),
+        ("PATCH", "/api/workspaces/default/restrictions"),
+        ("PATCH", "/api/workspaces/default/limits"),
+        ("POST", "/api/workspaces/default/keys"),
+    ] {
+        let r = send_raw(&gw, method, path, Some(ADMIN_KEY), big.clone()).await;
+        let e = r.err(413, "PAYLOAD_TOO_LARGE");
+        assert!(e["message"].as_str().unwrap().contains("1024"), "{e}");
+    }
+    let big_create = json!({"slug": "big", "description": "d".repeat(5000)}).to_string();
+    send_raw(&gw, "POST", "/api/workspaces", Some(ADMIN_KEY), big_create).await.err(413, "PAYLOAD_TOO_LARGE");
+    // Even when it is not JSON at all.
+    send_raw(&gw, "POST", "/api/workspaces", Some(ADMIN_KEY), "x".repeat(100_000)).await.err(413, "PAYLOAD_TOO_LARGE");
+
+    admin(&gw, "GET", "/api/workspaces/big", None).await.err(404, "WORKSPACE_NOT_FOUND");
+    let d = admin(&gw, "GET", "/api/workspaces/default", None).await.ok(200, Some("default")).clone();
+    assert_eq!(d["description"].as_str().map(str::len), Some(900));
+    assert_eq!(admin(&gw, "GET", "/api/workspaces/default/keys", None).await.ok(200, Some("default")), &json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_query_parameters_are_400() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    for q in ["limit=abc", "limit=-1", "limit=1.5", "limit=", "limit=1&limit=2", "foo=1", "cursor=a&page=2"] {
+        let r = admin(&gw, "GET", &format!("/api/workspaces?{q}"), None).await;
+        r.err(400, "VALIDATION_ERROR");
+    }
+    for q in ["limit=0", "limit=501"] {
+        admin(&gw, "GET", &format!("/api/workspaces?{q}"), None).await.invalid_field("limit");
+    }
+    for q in ["limit=abc", "bogus=1", "workspace=a&workspace=b"] {
+        let r = admin(&gw, "GET", &format!("/api/admin/audit?{q}"), None).await;
+        r.err(400, "VALIDATION_ERROR");
+    }
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("from=yesterday", "from"),
+        ("from=2026-01-15", "from"),
+        ("from=1700000000", "from"),
+        ("to=2026-13-01T00:00:00Z", "to"),
+        ("cursor=zzz", "cursor"),
+        ("cursor=1_x", "cursor"),
+    ] {
+        admin(&gw, "GET", &format!("/api/admin/audit?{q}"), None).await.invalid_field(field);
+    }
+    // Boundaries that are fine.
+    admin(&gw, "GET", "/api/workspaces?limit=500", None).await.ok(200, None);
+    admin(&gw, "GET", "/api/admin/audit?limit=1000", None).await.ok(200, None);
+}
+
+/// A request body is a JSON object. serde's derive also accepts a struct written as a JSON array
+/// of its fields in declaration order, so positional arrays slip through and are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_arrays_are_not_accepted_as_objects() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    let mut accepted = Vec::new();
+    for (method, path, body) in [
+        ("PATCH", "/api/workspaces/default/limits", "[]"),
+        ("PATCH", "/api/workspaces/default/limits", r#"["enterprise"]"#),
+        ("PATCH", "/api/workspaces/default/limits", r#"[null, {"burst": 1}]"#),
+        ("PATCH", "/api/workspaces/default", r#"["Renamed"]"#),
+        ("PATCH", "/api/workspaces/default/runtime", r#"[null, null, "strict", null]"#),
+        ("PATCH", "/api/workspaces/default/restrictions", r#"[["openai"], null, null, null]"#),
+        ("POST", "/api/workspaces", r#"["arr", null, null, null, null]"#),
+        ("POST", "/api/workspaces/default/keys", r#"["k"]"#),
+    ] {
+        let r = send_raw(&gw, method, path, Some(ADMIN_KEY), body).await;
+        if r.status != 400 {
+            accepted.push(format!("{method} {path} {body} -> {}", r.status));
+        }
+    }
+    let d = admin(&gw, "GET", "/api/workspaces/default", None).await.ok(200, Some("default")).clone();
+    let created = admin(&gw, "GET", "/api/workspaces/arr", None).await.status;
+    assert!(accepted.is_empty(), "accepted: {accepted:#?}\nnow: {d}\narr: {created}");
+    let d = admin(&gw, "GET", "/api/workspaces/default", None).await.ok(200, Some("default")).clone();
+    assert_eq!((d["name"].as_str(), d["tier"].as_str()), (Some("Default"), Some("standard")));
+    assert_eq!(d["limits"]["overrides"], json!({}));
+    assert_eq!(d["runtime"]["fallback"], "relaxed");
+    assert_eq!(d["restrictions"]["allowedProviders"], json!([]));
+    admin(&gw, "GET", "/api/workspaces/arr", None).await.err(404, "WORKSPACE_NOT_FOUND");
 }

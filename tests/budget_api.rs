@@ -9,36 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{assert_error, Gateway, Kind, ADMIN_KEY};
-use layerr_projections::{Cursor, StoredEvent};
+use common::events::{all as all_events, charged};
+use common::upstream::post_chat;
+use common::{assert_error, provider, Gateway, Kind, ADMIN_KEY};
 use serde_json::{json, Value};
-
-async fn provider(gw: &Gateway, id: &str, base: &str, models: &[&str]) {
-    let body = json!({"id": id, "name": id, "type": "openai", "baseUrl": base, "models": models, "apiKey": "sk-test"});
-    let (s, v) = gw.admin("POST", "/api/providers", Some(body)).await;
-    assert_eq!(s, 201, "{v}");
-}
-
-async fn all_events(gw: &Gateway) -> Vec<StoredEvent> {
-    let db = &gw.started.state.store.db;
-    let mut cursor = Cursor::default();
-    let mut out = Vec::new();
-    loop {
-        let batch = db.read_feed(cursor, 1000).await.unwrap();
-        let Some(l) = batch.last() else { break };
-        cursor = l.cursor;
-        out.extend(batch);
-    }
-    out
-}
-
-fn charged(events: &[StoredEvent], workspace: &str) -> i64 {
-    events
-        .iter()
-        .filter(|e| e.event_type == "CostCharged" && e.meta("workspace") == Some(workspace))
-        .map(|e| e.body()["charge"]["costMicros"].as_i64().unwrap())
-        .sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_never_spend_past_the_budget_on_postgres() {
@@ -79,14 +53,7 @@ async fn budget_holds(kind: Kind) {
             let _permit = sem.acquire_owned().await.unwrap();
             let body = json!({"model": "gpt-4o", "max_tokens": 20, "stream": i % 2 == 1,
                               "messages": [{"role": "user", "content": format!("Tell me a fact, number {i}")}]});
-            let resp = gw
-                .client
-                .post(format!("{}/v1/chat/completions", gw.base))
-                .bearer_auth(&key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let resp = post_chat(&gw, &key, &body).await;
             let status = resp.status().as_u16();
             let trace = resp.headers()["x-layerr-trace-id"].to_str().unwrap().to_string();
             let text = resp.text().await.unwrap();
@@ -200,14 +167,12 @@ async fn streamed_and_whole_answers_with_the_same_usage_cost_the_same() {
     let (p, c) =
         (whole["usage"]["prompt_tokens"].as_u64().unwrap(), whole["usage"]["completion_tokens"].as_u64().unwrap());
 
-    let resp = gw
-        .client
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"model": "gpt-4o", "messages": msg, "stream": true, "stream_options": {"include_usage": true}}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(
+        &gw,
+        ADMIN_KEY,
+        &json!({"model": "gpt-4o", "messages": msg, "stream": true, "stream_options": {"include_usage": true}}),
+    )
+    .await;
     let stream_trace = resp.headers()["x-layerr-trace-id"].to_str().unwrap().to_string();
     let sse = resp.text().await.unwrap();
     let usage: Value = sse
@@ -341,14 +306,7 @@ async fn anthropic_cache_reads_are_charged_at_the_cache_price_streamed_or_not() 
         } else {
             json!({"model": "claude-sonnet-4", "messages": [system, user]})
         };
-        let resp = gw
-            .client
-            .post(format!("{}/v1/chat/completions", gw.base))
-            .bearer_auth(ADMIN_KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let resp = post_chat(&gw, ADMIN_KEY, &body).await;
         assert_eq!(resp.status(), 200);
         traces.push(resp.headers()["x-layerr-trace-id"].to_str().unwrap().to_string());
         let _ = resp.text().await.unwrap();

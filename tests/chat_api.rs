@@ -4,61 +4,11 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{assert_error, Gateway, Kind, ADMIN_KEY};
+use common::events::{of_trace_until as trace_events, types};
+use common::upstream::{admin_chat, header, post_chat};
+use common::{assert_error, provider, Gateway, Kind, ADMIN_KEY};
 use layerr_mock::Behavior;
-use layerr_projections::Cursor;
-use serde_json::{json, Value};
-
-async fn provider(gw: &Gateway, id: &str, kind: &str, base: &str, models: &[&str]) {
-    let (s, v) = gw
-        .admin(
-            "POST",
-            "/api/providers",
-            Some(json!({"id": id, "name": id, "type": kind, "baseUrl": base, "models": models, "apiKey": "sk-test-secret-value"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-}
-
-async fn chat(gw: &Gateway, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
-    gw.call("POST", "/v1/chat/completions", Some(ADMIN_KEY), Some(body)).await
-}
-
-/// The trace's event types, in order (waits for the appender to commit them).
-async fn trace_events(gw: &Gateway, trace_id: &str, last: &str) -> Vec<Value> {
-    let db = &gw.started.state.store.db;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut cursor = Cursor::default();
-        let mut out = Vec::new();
-        loop {
-            let batch = db.read_feed(cursor, 500).await.unwrap();
-            let Some(l) = batch.last() else { break };
-            cursor = l.cursor;
-            out.extend(
-                batch
-                    .into_iter()
-                    .filter(|e| e.aggregate_id == trace_id)
-                    .map(|e| json!({"type": e.event_type, "body": e.body()})),
-            );
-        }
-        if out.iter().any(|e| e["type"] == last) {
-            return out;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "trace {trace_id} never reached {last}: {out:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn types(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect()
-}
-
-fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
-    h.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_completion_is_routed_answered_and_traced_on_sqlite() {
@@ -73,9 +23,9 @@ async fn a_plain_completion_is_routed_answered_and_traced_on_postgres() {
 async fn plain_completion(kind: Kind) {
     let gw = Gateway::start(kind).await;
     let mock = layerr_mock::spawn().await;
-    provider(&gw, "oa", "openai", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini", "gpt-4o"]).await;
+    provider(&gw, "oa", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini", "gpt-4o"]).await;
 
-    let (s, h, v) = chat(&gw, json!({"model": "layerr-auto", "messages": [{"role": "user", "content": "Summarize this text: cats sleep a lot"}]})).await;
+    let (s, h, v) = admin_chat(&gw, json!({"model": "layerr-auto", "messages": [{"role": "user", "content": "Summarize this text: cats sleep a lot"}]})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["object"], "chat.completion");
     assert!(v["choices"][0]["message"]["content"].as_str().unwrap().starts_with("mock reply to: Summarize"));
@@ -114,10 +64,10 @@ async fn fallback_before_the_first_byte_is_recorded_and_explained() {
     let primary = layerr_mock::spawn().await;
     let secondary = layerr_mock::spawn().await;
     primary.set_default(Behavior::status(503).forever());
-    provider(&gw, "primary", "openai", &format!("{}/v1", primary.base_url()), &["gpt-4.1-mini"]).await;
-    provider(&gw, "secondary", "openai", &format!("{}/v1", secondary.base_url()), &["gpt-4.1-mini"]).await;
+    provider(&gw, "primary", &format!("{}/v1", primary.base_url()), &["gpt-4.1-mini"]).await;
+    provider(&gw, "secondary", &format!("{}/v1", secondary.base_url()), &["gpt-4.1-mini"]).await;
     // Make "primary" the router's first choice: block nothing, but the names tie-break on id.
-    let (s, h, v) = chat(
+    let (s, h, v) = admin_chat(
         &gw,
         json!({"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}],
                "layerr": {"explain": true, "fallback": "strict"}}),
@@ -154,14 +104,7 @@ async fn fallback_before_the_first_byte_is_recorded_and_explained() {
     assert_eq!(events[4]["body"]["attempt"]["provider"], "secondary");
 
     // Streaming falls back the same way, before anything reaches the client.
-    let resp = gw
-        .client
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"model": "gpt-4.1-mini", "stream": true, "messages": [{"role": "user", "content": "hi"}], "layerr": {"explain": true}}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(&gw, ADMIN_KEY, &json!({"model": "gpt-4.1-mini", "stream": true, "messages": [{"role": "user", "content": "hi"}], "layerr": {"explain": true}})).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-layerr-provider"], "secondary");
     let body = resp.text().await.unwrap();
@@ -174,11 +117,12 @@ async fn fallback_before_the_first_byte_is_recorded_and_explained() {
 async fn exhausted_chain_timeout_and_upstream_4xx_map_to_the_spec_codes() {
     let gw = Gateway::start(Kind::Sqlite).await;
     let mock = layerr_mock::spawn().await;
-    provider(&gw, "pa", "openai", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini"]).await;
-    provider(&gw, "pb", "openai", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini"]).await;
+    provider(&gw, "pa", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini"]).await;
+    provider(&gw, "pb", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini"]).await;
 
     mock.push(Behavior::status(500).times(4));
-    let (s, h, v) = chat(&gw, json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})).await;
+    let (s, h, v) =
+        admin_chat(&gw, json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})).await;
     let err = assert_error(s, &v, 502, "PROVIDER_UNAVAILABLE");
     assert_eq!(err["details"]["attempts"], 4);
     assert_eq!(err["details"]["providers"], json!(["pa", "pb"]));
@@ -190,7 +134,8 @@ async fn exhausted_chain_timeout_and_upstream_4xx_map_to_the_spec_codes() {
     // The client's own mistake, as the upstream saw it: passed back as a 400, not retried.
     mock.clear();
     mock.push(Behavior::status(400).message("max_tokens is too large for this model"));
-    let (s, _, v) = chat(&gw, json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})).await;
+    let (s, _, v) =
+        admin_chat(&gw, json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})).await;
     let err = assert_error(s, &v, 400, "INVALID_REQUEST");
     assert!(err["message"].as_str().unwrap().contains("max_tokens is too large"), "{err}");
     assert_eq!(mock.requests().len(), 1, "a 4xx is not retried elsewhere");
@@ -205,7 +150,8 @@ async fn exhausted_chain_timeout_and_upstream_4xx_map_to_the_spec_codes() {
         .await;
     assert_eq!(s, 200, "{v}");
     mock.set_default(Behavior::ok().delay_ms(2_000).forever());
-    let (s, _, v) = chat(&gw, json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})).await;
+    let (s, _, v) =
+        admin_chat(&gw, json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})).await;
     assert_error(s, &v, 504, "TIMEOUT");
     gw.stop().await;
 }
@@ -214,18 +160,19 @@ async fn exhausted_chain_timeout_and_upstream_4xx_map_to_the_spec_codes() {
 async fn bad_requests_and_unknown_things_are_enveloped() {
     let gw = Gateway::start(Kind::Sqlite).await;
     let mock = layerr_mock::spawn().await;
-    provider(&gw, "oa", "openai", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini"]).await;
-    let (s, _, v) = chat(&gw, json!({"model": "gpt-4o-mini", "messages": []})).await;
+    provider(&gw, "oa", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini"]).await;
+    let (s, _, v) = admin_chat(&gw, json!({"model": "gpt-4o-mini", "messages": []})).await;
     assert_eq!(assert_error(s, &v, 400, "VALIDATION_ERROR")["param"], "messages");
-    let (s, _, v) = chat(
+    let (s, _, v) = admin_chat(
         &gw,
         json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}),
     )
     .await;
     assert_eq!(assert_error(s, &v, 400, "VALIDATION_ERROR")["param"], "temperature");
-    let (s, _, v) = chat(&gw, json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "layerr": {"strategy": "fastest"}})).await;
+    let (s, _, v) = admin_chat(&gw, json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "layerr": {"strategy": "fastest"}})).await;
     assert_error(s, &v, 400, "INVALID_STRATEGY");
-    let (s, _, v) = chat(&gw, json!({"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]})).await;
+    let (s, _, v) =
+        admin_chat(&gw, json!({"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]})).await;
     assert_error(s, &v, 404, "MODEL_NOT_FOUND");
     let (s, v) = gw.raw("POST", "/v1/chat/completions", Some(ADMIN_KEY), "{\"model\": ").await;
     assert_error(s, &v, 400, "VALIDATION_ERROR");
@@ -247,16 +194,9 @@ async fn a_stream_cut_midway_ends_with_an_error_and_is_recorded() {
     let gw = Gateway::start(Kind::Sqlite).await;
     let mock = layerr_mock::spawn().await;
     mock.set_words(40);
-    provider(&gw, "oa", "openai", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini"]).await;
+    provider(&gw, "oa", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini"]).await;
     mock.push(Behavior::ok().cut_after_chunks(4));
-    let resp = gw
-        .client
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "tell me a long story"}]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(&gw, ADMIN_KEY, &json!({"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "tell me a long story"}]})).await;
     assert_eq!(resp.status(), 200);
     let trace = resp.headers()["x-layerr-trace-id"].to_str().unwrap().to_string();
     let body = resp.text().await.unwrap();

@@ -9,58 +9,22 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{assert_error, config_for, Gateway, Kind, ADMIN_KEY};
+use common::upstream::mock_provider;
+use common::{assert_error, config_for, events, wait, Gateway, Kind, Resp, ADMIN_KEY};
 use layerr_mock::{Behavior, MockServer};
 use layerr_projections::conversations::Conversations;
-use layerr_projections::{Cursor, ProjectionRunner};
+use layerr_projections::ProjectionRunner;
 use serde_json::{json, Value};
 
 async fn setup(kind: Kind) -> (Gateway, MockServer, String) {
     let gw = Gateway::start(kind).await;
-    let mock = layerr_mock::spawn().await;
-    let (s, v) = gw
-        .admin(
-            "POST",
-            "/api/providers",
-            Some(json!({"id": "oa", "name": "oa", "type": "openai", "baseUrl": format!("{}/v1", mock.base_url()),
-                        "models": ["gpt-4o-mini", "gpt-4o"], "apiKey": "sk-test"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
+    let mock = mock_provider(&gw).await;
     let key = gw.workspace("team", "enterprise").await;
     (gw, mock, key)
 }
 
-struct Resp {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Resp {
-    fn data(&self) -> &Value {
-        assert_eq!(self.status, 200, "{}", self.body);
-        &self.body["data"]
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
-    }
-
-    fn err(&self, status: u16, code: &str) -> Value {
-        assert_error(self.status, &self.body, status, code)
-    }
-
-    fn invalid(&self, field: &str) -> Value {
-        let e = self.err(400, "VALIDATION_ERROR");
-        assert_eq!(e["details"]["field"], field, "{}", self.body);
-        e
-    }
-}
-
 async fn call(gw: &Gateway, method: &str, path: &str, key: &str, body: Option<Value>) -> Resp {
-    let (status, headers, body) = gw.call(method, path, Some(key), body).await;
-    Resp { status, headers, body }
+    gw.send(method, path, Some(key), body).await
 }
 
 async fn chat(gw: &Gateway, key: &str, body: Value) -> Resp {
@@ -87,41 +51,15 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter().map(|(r, c)| (r.to_string(), c.to_string())).collect()
 }
 
-/// Polls the list until `pred` holds (the read model follows the store asynchronously).
-async fn wait_list(gw: &Gateway, key: &str, query: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = call(gw, "GET", &format!("/api/conversations{query}"), key, None).await;
-        if pred(&r.body) {
-            return r.body;
-        }
-        assert!(r.status == 200 && Instant::now() < deadline, "the list never satisfied the condition: {}", r.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn ids(list: &Value) -> Vec<String> {
     list["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
 }
 
-/// A trace's `RouteDecided` body, once the appender has committed it.
+/// A trace's `RouteDecided` decision, once the appender has committed it.
 async fn route_decided(gw: &Gateway, trace_id: &str) -> Value {
-    let db = &gw.started.state.store.db;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut cursor = Cursor::default();
-        loop {
-            let batch = db.read_feed(cursor, 500).await.unwrap();
-            let Some(l) = batch.last() else { break };
-            cursor = l.cursor;
-            if let Some(e) = batch.iter().find(|e| e.aggregate_id == trace_id && e.event_type == "RouteDecided") {
-                assert_eq!(e.event_version, "1.1", "RouteDecided is written at 1.1");
-                return e.body()["decision"].clone();
-            }
-        }
-        assert!(Instant::now() < deadline, "trace {trace_id} has no RouteDecided");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let e = events::wait_for(gw, trace_id, "RouteDecided").await;
+    assert_eq!(e.event_version, "1.1", "RouteDecided is written at 1.1");
+    e.body()["decision"].clone()
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -145,8 +83,8 @@ async fn conversation_lifecycle(kind: Kind) {
     let d = r.data().clone();
     let id = d["conversationId"].as_str().unwrap().to_string();
     let trace1 = d["traceId"].as_str().unwrap().to_string();
-    assert_eq!(r.header("x-layerr-conversation-id"), id);
-    assert_eq!(r.header("x-layerr-trace-id"), trace1);
+    assert_eq!(r.header("x-layerr-conversation-id"), Some(id.as_str()));
+    assert_eq!(r.header("x-layerr-trace-id"), Some(trace1.as_str()));
     assert_eq!(r.body["meta"]["workspaceId"], "team");
     assert_eq!(d["message"]["role"], "assistant");
     let answer1 = d["message"]["content"].as_str().unwrap().to_string();
@@ -179,7 +117,10 @@ async fn conversation_lifecycle(kind: Kind) {
     // The same through the conversation's own route.
     let r = call(&gw, "POST", &format!("/api/conversations/{id}/messages"), &key, Some(user("And of Italy?"))).await;
     let d3 = r.data().clone();
-    assert_eq!((d3["conversationId"].as_str(), r.header("x-layerr-conversation-id")), (Some(id.as_str()), id.as_str()));
+    assert_eq!(
+        (d3["conversationId"].as_str(), r.header("x-layerr-conversation-id")),
+        (Some(id.as_str()), Some(id.as_str()))
+    );
     assert_eq!(sent_messages(&mock).len(), 5);
     assert_eq!(sent_messages(&mock)[3], ("assistant".to_string(), answer2.clone()));
 
@@ -210,7 +151,7 @@ async fn conversation_lifecycle(kind: Kind) {
     let r = chat(&gw, &key, user("Second conversation")).await;
     let id2 = r.data()["conversationId"].as_str().unwrap().to_string();
     assert_ne!(id2, id);
-    let list = wait_list(&gw, &key, "", |v| {
+    let list = wait::get(&gw, &key, "/api/conversations", |v| {
         v["data"].as_array().is_some_and(|a| a.len() == 2 && a.iter().any(|c| c["messageCount"] == 6))
     })
     .await;
@@ -261,7 +202,7 @@ async fn conversation_lifecycle(kind: Kind) {
     call(&gw, "DELETE", &path, &key, None).await.err(404, "NOT_FOUND");
     call(&gw, "POST", &format!("{path}/messages"), &key, Some(user("still there?"))).await.err(404, "NOT_FOUND");
     assert_eq!(mock.requests().len(), before, "nothing reached the upstream for a deleted conversation");
-    let list = wait_list(&gw, &key, "", |v| v["data"].as_array().is_some_and(|a| a.len() == 1)).await;
+    let list = wait::get(&gw, &key, "/api/conversations", |v| v["data"].as_array().is_some_and(|a| a.len() == 1)).await;
     assert_eq!(ids(&list), [id2]);
 
     // A rebuild (truncate, replay the feed) reproduces the read model.
@@ -320,7 +261,7 @@ async fn context_files(kind: Kind) {
     assert_eq!(sent[1], ("user".to_string(), "Explain these files".to_string()));
 
     // A path without a filesRoot is refused, saying why.
-    let e = chat(&gw, &key, with_files(json!(["src/main.rs"]))).await.invalid("context.files[0]");
+    let e = chat(&gw, &key, with_files(json!(["src/main.rs"]))).await.invalid_field("context.files[0]");
     assert!(e["message"].as_str().unwrap().contains("filesRoot"), "{e}");
 
     // filesRoot is part of the runtime profile: set by an admin only, validated, shown, clearable.
@@ -330,12 +271,12 @@ async fn context_files(kind: Kind) {
     let (s, _, v) = gw.call("PATCH", rt, Some(&key), Some(json!({"filesRoot": null}))).await;
     assert_error(s, &v, 403, "FORBIDDEN");
     let admin = ADMIN_KEY.to_string();
-    call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": "relative/dir"}))).await.invalid("filesRoot");
+    call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": "relative/dir"}))).await.invalid_field("filesRoot");
     let missing = dir.path().join("missing");
-    call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": missing}))).await.invalid("filesRoot");
-    call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": 5}))).await.invalid("filesRoot");
+    call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": missing}))).await.invalid_field("filesRoot");
+    call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": 5}))).await.invalid_field("filesRoot");
     for system in ["/", "/etc", "/proc/self"] {
-        call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": system}))).await.invalid("filesRoot");
+        call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": system}))).await.invalid_field("filesRoot");
     }
     let r = call(&gw, "PATCH", rt, &admin, Some(json!({"filesRoot": root_str}))).await;
     assert_eq!(r.data()["filesRoot"], root_str.as_str());
@@ -366,7 +307,7 @@ async fn context_files(kind: Kind) {
         (json!({"path": "", "content": "x"}), "path must be"),
     ] {
         let r = chat(&gw, &key, with_files(json!(["src/main.rs", file]))).await;
-        let e = r.invalid("context.files[1]");
+        let e = r.invalid_field("context.files[1]");
         let msg = e["message"].as_str().unwrap();
         assert!(msg.contains(reason), "{file}: {msg}");
         let text = r.body.to_string();
@@ -374,10 +315,10 @@ async fn context_files(kind: Kind) {
     }
     // Too many files, and too much in total.
     let many: Vec<Value> = (0..21).map(|i| json!({"path": format!("f{i}"), "content": "x"})).collect();
-    chat(&gw, &key, with_files(Value::Array(many))).await.invalid("context.files");
+    chat(&gw, &key, with_files(Value::Array(many))).await.invalid_field("context.files");
     let chunk = "z".repeat(250 * 1024);
     let heavy: Vec<Value> = (0..5).map(|i| json!({"path": format!("h{i}"), "content": chunk})).collect();
-    let e = chat(&gw, &key, with_files(Value::Array(heavy))).await.invalid("context.files[4]");
+    let e = chat(&gw, &key, with_files(Value::Array(heavy))).await.invalid_field("context.files[4]");
     assert!(e["message"].as_str().unwrap().contains("1048576-byte limit per request"), "{e}");
     assert_eq!(mock.requests().len(), calls, "no refused request reached the upstream");
     gw.stop().await;
@@ -409,8 +350,11 @@ async fn preferences(kind: Kind) {
     let cands = e["details"]["candidates"].as_array().unwrap();
     assert_eq!(cands.len(), 2, "{e}");
     assert!(cands.iter().all(|c| c["excluded"].as_str().unwrap().contains("maxLatency")), "{e}");
-    assert!(!r.header("x-layerr-trace-id").is_empty());
-    assert!(r.header("x-layerr-conversation-id").is_empty(), "a failed first turn starts no conversation");
+    assert!(r.header("x-layerr-trace-id").is_some_and(|t| !t.is_empty()));
+    assert!(
+        r.header("x-layerr-conversation-id").is_none_or(str::is_empty),
+        "a failed first turn starts no conversation"
+    );
     assert!(mock.requests().is_empty());
 
     // A quality-only strategy prefers gpt-4o; a ceiling between the two estimates leaves gpt-4o-mini.
@@ -585,7 +529,7 @@ async fn bad_requests_answer_the_validation_envelope() {
     ] {
         let r = chat(&gw, &key, body.clone()).await;
         assert_eq!(r.status, 400, "{body}: {}", r.body);
-        r.invalid(field);
+        r.invalid_field(field);
     }
     let (s, v) = gw.raw("POST", "/api/chat", Some(&key), "{not json").await;
     assert_error(s, &v, 400, "VALIDATION_ERROR");
@@ -607,14 +551,14 @@ async fn bad_requests_answer_the_validation_envelope() {
         Some(json!({"conversationId": id, "messages": [m("user", json!("hi"))]})),
     )
     .await;
-    r.invalid("conversationId");
+    r.invalid_field("conversationId");
     call(&gw, "POST", &format!("/api/conversations/{id}/messages"), &key, Some(json!({"messages": []})))
         .await
-        .invalid("messages");
+        .invalid_field("messages");
     // List parameters.
-    call(&gw, "GET", "/api/conversations?limit=0", &key, None).await.invalid("limit");
-    call(&gw, "GET", "/api/conversations?limit=201", &key, None).await.invalid("limit");
-    call(&gw, "GET", "/api/conversations?cursor=garbage", &key, None).await.invalid("cursor");
+    call(&gw, "GET", "/api/conversations?limit=0", &key, None).await.invalid_field("limit");
+    call(&gw, "GET", "/api/conversations?limit=201", &key, None).await.invalid_field("limit");
+    call(&gw, "GET", "/api/conversations?cursor=garbage", &key, None).await.invalid_field("cursor");
     call(&gw, "GET", "/api/conversations?bogus=1", &key, None).await.err(400, "VALIDATION_ERROR");
     call(&gw, "PUT", "/api/conversations", &key, None).await.err(405, "METHOD_NOT_ALLOWED");
     assert_eq!(mock.requests().len(), calls, "no refused request reached the upstream");

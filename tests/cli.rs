@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{config_for, Backing, Gateway};
+use common::{config_for, wait, Backing, Gateway};
 
 fn layerr(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_layerr"));
@@ -143,15 +143,7 @@ async fn sigterm_drains_requests_in_flight_and_their_events() {
         .unwrap();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..200 {
-        if client.get(format!("{base}/api/health")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "gateway did not start");
+    wait::serving(&client, &base).await;
     let body = serde_json::json!({"id": "oa", "name": "oa", "type": "openai", "baseUrl": format!("{}/v1", mock.base_url()),
                                   "models": ["gpt-4o-mini"], "apiKey": "sk-test"});
     let resp =

@@ -10,79 +10,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
-use common::{assert_error, config_for, Gateway, Kind, ADMIN_KEY};
+use common::events::{charged, of_type as events_of};
+use common::upstream::ask;
+use common::{assert_error, chat, config_for, provider, wait, Gateway, Kind, ADMIN_KEY};
 use layerr_projections::economics::Economics;
-use layerr_projections::{Cursor, ProjectionRunner, StoredEvent};
+use layerr_projections::{ProjectionRunner, StoredEvent};
 use serde_json::{json, Value};
 
 /// Completion tokens of every mock answer (the reply is padded to this many words).
 const WORDS: usize = 20;
 
-async fn provider(gw: &Gateway, id: &str, base: &str, models: &[&str]) {
-    let body = json!({"id": id, "name": id, "type": "openai", "baseUrl": base, "models": models, "apiKey": "sk-test"});
-    let (s, v) = gw.admin("POST", "/api/providers", Some(body)).await;
-    assert_eq!(s, 201, "{v}");
-}
-
-async fn chat(gw: &Gateway, key: &str, body: Value) -> (u16, Value) {
-    let (s, _, v) = gw.call("POST", "/v1/chat/completions", Some(key), Some(body)).await;
-    (s, v)
-}
-
-fn ask(model: &str, strategy: Option<&str>, text: &str) -> Value {
-    let mut b = json!({"model": model, "messages": [{"role": "user", "content": text}]});
-    if let Some(s) = strategy {
-        b["layerr"] = json!({"strategy": s});
-    }
-    b
-}
-
-/// Every stored event of one aggregate type, in feed order.
-async fn events_of(gw: &Gateway, aggregate_type: &str) -> Vec<StoredEvent> {
-    let db = &gw.started.state.store.db;
-    let mut cursor = Cursor::default();
-    let mut out = Vec::new();
-    loop {
-        let batch = db.read_feed(cursor, 1000).await.unwrap();
-        let Some(l) = batch.last() else { break };
-        cursor = l.cursor;
-        out.extend(batch.into_iter().filter(|e| e.aggregate_type == aggregate_type));
-    }
-    out
-}
-
 /// The sum of `CostCharged.costMicros` in the store for one workspace.
 async fn charged_in_store(gw: &Gateway, workspace: &str) -> i64 {
-    events_of(gw, "Trace")
-        .await
-        .iter()
-        .filter(|e| e.event_type == "CostCharged" && e.meta("workspace") == Some(workspace))
-        .map(|e| e.body()["charge"]["costMicros"].as_i64().unwrap())
-        .sum()
+    charged(&events_of(gw, "Trace").await, workspace)
 }
 
 async fn get(gw: &Gateway, key: &str, path: &str) -> (u16, Value) {
     let (s, _, v) = gw.call("GET", path, Some(key), None).await;
     (s, v)
-}
-
-/// Waits until the economics read model (and the traces one) hold `n` finished requests.
-async fn wait_requests(gw: &Gateway, workspace: &str, n: i64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (s, v) = get(gw, ADMIN_KEY, &format!("/api/economics/summary?workspace={workspace}")).await;
-        assert_eq!(s, 200, "{v}");
-        let traces = gw.started.state.store.db.all_trace_views().await.unwrap();
-        let finished = traces
-            .iter()
-            .filter(|t| t.outcome.is_some() && t.received.as_ref().is_some_and(|r| r.workspace == workspace))
-            .count() as i64;
-        if v["data"]["requests"].as_i64() == Some(n) && finished == n {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "economics never reached {n} requests: {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A charge worked out by hand: tokens × micro-dollars per million, rounded half up.
@@ -149,17 +94,17 @@ async fn read_routes_match_the_store_and_hand_computed_prices_and_survive_a_rebu
     // "Hello there my friend": 4 words + 3 = 7 prompt tokens; every answer is 20 tokens.
     let text = "Hello there my friend";
     for _ in 0..3 {
-        let (s, v) = chat(&gw, &key, ask("layerr-auto", Some("cost"), text)).await;
+        let (s, _, v) = chat(&gw, &key, ask("layerr-auto", Some("cost"), text)).await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["model"], "gpt-4o-mini", "the cost strategy picks the cheap model: {v}");
     }
     for _ in 0..2 {
-        let (s, v) = chat(&gw, &key, ask("gpt-4o", None, text)).await;
+        let (s, _, v) = chat(&gw, &key, ask("gpt-4o", None, text)).await;
         assert_eq!(s, 200, "{v}");
     }
-    let (s, v) = chat(&gw, &key, ask("no-such-model", None, text)).await;
+    let (s, _, v) = chat(&gw, &key, ask("no-such-model", None, text)).await;
     assert_eq!(s, 404, "{v}");
-    wait_requests(&gw, "econ", 6).await;
+    wait::economics_requests(&gw, "econ", 6).await;
 
     // The recorded usage is what the fixture says, and every request was a chat.
     let traces = events_of(&gw, "Trace").await;
@@ -358,10 +303,10 @@ async fn summary_equals_the_charges_on_sqlite() {
     let key = gw.workspace("lite", "enterprise").await;
     // 2 + 3, 4 + 3 and 6 + 3 prompt tokens.
     for text in ["Hello there", "Hello there my friend", "Hello there my dear old friend"] {
-        let (s, v) = chat(&gw, &key, ask("layerr-auto", None, text)).await;
+        let (s, _, v) = chat(&gw, &key, ask("layerr-auto", None, text)).await;
         assert_eq!(s, 200, "{v}");
     }
-    wait_requests(&gw, "lite", 3).await;
+    wait::economics_requests(&gw, "lite", 3).await;
     let (s, v) = get(&gw, &key, "/api/economics/summary").await;
     assert_eq!(s, 200, "{v}");
     let want: i64 = [5, 7, 9].iter().map(|p| cost(*p, 20, MINI_IN, MINI_OUT)).sum();
@@ -376,25 +321,12 @@ async fn summary_equals_the_charges_on_sqlite() {
     gw.stop().await;
 }
 
-async fn wait_simulation(gw: &Gateway, key: &str, id: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (s, v) = get(gw, key, &format!("/api/economics/simulate/{id}")).await;
-        assert_eq!(s, 200, "{v}");
-        if v["data"]["status"] != "running" {
-            return v["data"].clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "simulation never finished: {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn simulate(gw: &Gateway, key: &str, body: Value) -> Value {
     let (s, _, v) = gw.call("POST", "/api/economics/simulate", Some(key), Some(body)).await;
     assert_eq!(s, 202, "{v}");
     assert_eq!(v["data"]["status"], "running");
     let id = v["data"]["id"].as_str().unwrap().to_string();
-    let done = wait_simulation(gw, key, &id).await;
+    let done = wait::simulation(gw, key, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     done
 }
@@ -435,11 +367,11 @@ async fn simulations_reroute_recorded_traffic_as_computed_by_hand() {
         ("Hello there my dear old friend from school", 11),
     ];
     for (text, _) in prompts {
-        let (s, v) = chat(&gw, &key, ask("layerr-auto", Some("cost"), text)).await;
+        let (s, _, v) = chat(&gw, &key, ask("layerr-auto", Some("cost"), text)).await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["model"], "gpt-4o-mini");
     }
-    wait_requests(&gw, "sim", 4).await;
+    wait::economics_requests(&gw, "sim", 4).await;
     let to = rfc(Utc::now() + chrono::Duration::seconds(1));
     let traces = events_of(&gw, "Trace").await;
     let recorded_in: Vec<i64> = traces

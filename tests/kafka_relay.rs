@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Backing, Gateway, Kind, ADMIN_KEY};
+use common::upstream::mock_provider;
+use common::{provider, wait, Backing, Gateway, Kind, ADMIN_KEY};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
@@ -140,18 +141,6 @@ fn kafka_config(backing: &Backing, brokers: Option<&str>) -> layerr::config::Con
     config
 }
 
-async fn provider(gw: &Gateway, base: &str) {
-    let (s, v) = gw
-        .admin(
-            "POST",
-            "/api/providers",
-            Some(json!({"id": "oa", "name": "oa", "type": "openai", "baseUrl": format!("{base}/v1"),
-                        "models": ["gpt-4o-mini", "gpt-4o"], "apiKey": "sk-test-secret-value"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-}
-
 /// Workspaces (admin commands) and concurrent chat requests (trace events through the appender).
 async fn load(gw: &Gateway, tag: &str, workspaces: usize, chats: usize) {
     for i in 0..workspaces {
@@ -198,24 +187,6 @@ async fn stored(gw: &Gateway) -> BTreeMap<i64, Row> {
             )
         })
         .collect()
-}
-
-async fn kafka_health(gw: &Gateway) -> Value {
-    let (s, v) = gw.admin("GET", "/api/health/detailed", None).await;
-    assert_eq!(s, 200, "{v}");
-    v["data"].clone()
-}
-
-async fn wait_health(gw: &Gateway, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let h = kafka_health(gw).await;
-        if pred(&h) {
-            return h;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "health never showed {what}: {h}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -445,8 +416,7 @@ async fn every_event_once(kind: Kind) {
     let backing = common::backing(kind).await;
     let config = kafka_config(&backing, Some(&broker.brokers()));
     let gw = Gateway::start_with(backing, config).await;
-    let mock = layerr_mock::spawn().await;
-    provider(&gw, &mock.base_url()).await;
+    let _mock = mock_provider(&gw).await;
     load(&gw, "load", 4, 40).await;
 
     let mut reader = TopicReader::open(&broker.brokers()).await;
@@ -457,7 +427,7 @@ async fn every_event_once(kind: Kind) {
     assert_eq!(reader.received.len(), rows.len(), "no duplicates without an outage or restart");
     assert_exactly_once(&dedupe(&reader.received), &rows);
 
-    let h = wait_health(&gw, "the relay caught up", |h| h["kafka"]["lag"] == 0).await;
+    let h = wait::health(&gw, "the relay caught up", |h| h["kafka"]["lag"] == 0).await;
     let k = &h["kafka"];
     assert_eq!(k["enabled"], true, "{h}");
     assert_eq!(k["topic"], TOPIC, "{h}");
@@ -475,15 +445,14 @@ async fn a_broker_outage_pauses_the_relay_and_loses_nothing() {
     let backing = common::backing(Kind::Postgres).await;
     let config = kafka_config(&backing, Some(&broker.brokers()));
     let gw = Gateway::start_with(backing, config).await;
-    let mock = layerr_mock::spawn().await;
-    provider(&gw, &mock.base_url()).await;
+    let _mock = mock_provider(&gw).await;
     load(&gw, "before", 2, 15).await;
 
     // Everything delivered before the outage is read before it: the broker keeps nothing.
     let mut before = TopicReader::open(&broker.brokers()).await;
     let rows_before = read_all_stored(&gw, &mut before, &BTreeSet::new()).await;
     let head_before = *rows_before.keys().last().unwrap();
-    wait_health(&gw, "the relay caught up", |h| h["kafka"]["lag"] == 0 && h["kafka"]["position"] == head_before).await;
+    wait::health(&gw, "the relay caught up", |h| h["kafka"]["lag"] == 0 && h["kafka"]["position"] == head_before).await;
     check_messages(&before.received, &rows_before);
     let seen_before: BTreeSet<i64> = before.received.iter().map(Received::position).collect();
     drop(before);
@@ -491,7 +460,7 @@ async fn a_broker_outage_pauses_the_relay_and_loses_nothing() {
     broker.kill();
     // The gateway keeps serving and recording while the broker is down.
     load(&gw, "during", 2, 15).await;
-    let h = wait_health(&gw, "the outage", |h| {
+    let h = wait::health(&gw, "the outage", |h| {
         h["kafka"]["connected"] == false && h["kafka"]["lag"].as_i64().unwrap_or(0) > 0
     })
     .await;
@@ -500,7 +469,7 @@ async fn a_broker_outage_pauses_the_relay_and_loses_nothing() {
     // Stay down past the message timeout, so deliveries are attempted and fail, and the
     // checkpoint still does not move.
     tokio::time::sleep(Duration::from_millis(4_000)).await;
-    let h = wait_health(&gw, "the outage", |h| h["kafka"]["connected"] == false).await;
+    let h = wait::health(&gw, "the outage", |h| h["kafka"]["connected"] == false).await;
     assert_eq!(h["kafka"]["position"], head_before, "the checkpoint does not move without delivery: {h}");
 
     // Same port, empty broker: the relay re-creates the topic and resumes from its checkpoint.
@@ -525,7 +494,7 @@ async fn a_broker_outage_pauses_the_relay_and_loses_nothing() {
         rows.iter().filter(|(p, _)| **p > head_before).map(|(p, r)| (*p, r.clone())).collect();
     assert_exactly_once(&unique, &rows_after);
 
-    let h = wait_health(&gw, "the recovery", |h| h["kafka"]["connected"] == true && h["kafka"]["lag"] == 0).await;
+    let h = wait::health(&gw, "the recovery", |h| h["kafka"]["connected"] == true && h["kafka"]["lag"] == 0).await;
     assert!(h["kafka"]["lastError"].is_null(), "{h}");
     assert_eq!(h["status"], "healthy", "{h}");
     gw.stop().await;
@@ -541,14 +510,13 @@ async fn a_frozen_broker_makes_the_node_degraded_and_loses_nothing() {
     // Longer than the test: only the stall detection can notice the frozen broker.
     config.kafka.message_timeout_ms = 120_000;
     let gw = Gateway::start_with(backing, config).await;
-    let mock = layerr_mock::spawn().await;
-    provider(&gw, &mock.base_url()).await;
+    let _mock = mock_provider(&gw).await;
     load(&gw, "before", 1, 5).await;
-    wait_health(&gw, "the relay caught up", |h| h["kafka"]["lag"] == 0 && h["kafka"]["connected"] == true).await;
+    wait::health(&gw, "the relay caught up", |h| h["kafka"]["lag"] == 0 && h["kafka"]["connected"] == true).await;
 
     broker.signal(libc::SIGSTOP);
     load(&gw, "frozen", 1, 5).await;
-    let h = wait_health(&gw, "the frozen broker", |h| h["kafka"]["connected"] == false).await;
+    let h = wait::health(&gw, "the frozen broker", |h| h["kafka"]["connected"] == false).await;
     assert_eq!(h["status"], "degraded", "{h}");
     assert!(h["kafka"]["lag"].as_i64().unwrap() < 10_000, "degraded long before the lag threshold: {h}");
     assert!(h["kafka"]["lastError"].as_str().is_some_and(|e| e.contains("not answering")), "{h}");
@@ -559,7 +527,7 @@ async fn a_frozen_broker_makes_the_node_degraded_and_loses_nothing() {
     let unique = dedupe(&reader.received);
     let got: BTreeSet<i64> = unique.iter().map(Received::position).collect();
     assert_eq!(got, rows.keys().copied().collect::<BTreeSet<_>>(), "no gap after the broker thawed");
-    let h = wait_health(&gw, "the recovery", |h| h["kafka"]["connected"] == true && h["kafka"]["lag"] == 0).await;
+    let h = wait::health(&gw, "the recovery", |h| h["kafka"]["connected"] == true && h["kafka"]["lag"] == 0).await;
     assert_eq!(h["status"], "healthy", "{h}");
     gw.stop().await;
 }
@@ -573,7 +541,7 @@ async fn a_restarted_relay_resumes_from_its_checkpoint() {
     let backing = common::backing(Kind::Sqlite).await;
     let quiet = kafka_config(&backing, None);
     let gw = Gateway::start_with(backing, quiet).await;
-    provider(&gw, &mock.base_url()).await;
+    provider(&gw, "oa", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini", "gpt-4o"]).await;
     load(&gw, "backlog", 3, 50).await;
     let backing = gw.stop().await;
 
@@ -582,14 +550,14 @@ async fn a_restarted_relay_resumes_from_its_checkpoint() {
     slow.kafka.batch_size = 1;
     let gw = Gateway::start_with(backing, slow).await;
     let head = *stored(&gw).await.keys().last().unwrap();
-    let h = wait_health(&gw, "the relay part-way", |h| h["kafka"]["position"].as_i64().unwrap_or(0) > 0).await;
+    let h = wait::health(&gw, "the relay part-way", |h| h["kafka"]["position"].as_i64().unwrap_or(0) > 0).await;
     let backing = gw.stop().await;
     assert!(h["kafka"]["position"].as_i64().unwrap() < head, "stopped mid-stream: {h}");
 
     // A new relay on the same store picks up at the checkpoint.
     let config = kafka_config(&backing, Some(&broker.brokers()));
     let gw = Gateway::start_with(backing, config).await;
-    let cp = kafka_health(&gw).await["kafka"]["position"].as_i64().unwrap();
+    let cp = wait::detailed_health(&gw).await["kafka"]["position"].as_i64().unwrap();
     assert!(cp > 0 && cp <= head, "the checkpoint survived the restart: {cp}");
     load(&gw, "after", 1, 10).await;
     let mut reader = TopicReader::open(&broker.brokers()).await;
@@ -597,7 +565,7 @@ async fn a_restarted_relay_resumes_from_its_checkpoint() {
     check_messages(&reader.received, &rows);
     let unique = dedupe(&reader.received);
     assert_exactly_once(&unique, &rows);
-    let h = wait_health(&gw, "the relay caught up", |h| h["kafka"]["lag"] == 0).await;
+    let h = wait::health(&gw, "the relay caught up", |h| h["kafka"]["lag"] == 0).await;
     // The second relay published only what lay after the checkpoint (plus at most the one-event
     // batch whose confirmation the first relay might not have seen). SQLite positions are dense.
     let after_cp = rows.keys().filter(|p| **p > cp).count() as u64;
@@ -618,7 +586,7 @@ async fn the_gateway_serves_without_a_broker_and_relays_once_one_appears() {
     let config = kafka_config(&backing, Some(&brokers));
     let gw = Gateway::start_with(backing, config).await;
     gw.workspace("no-broker", "standard").await;
-    let h = wait_health(&gw, "the missing broker", |h| {
+    let h = wait::health(&gw, "the missing broker", |h| {
         h["kafka"]["connected"] == false && h["kafka"]["lag"].as_i64().unwrap_or(0) > 0
     })
     .await;
@@ -635,7 +603,7 @@ async fn the_gateway_serves_without_a_broker_and_relays_once_one_appears() {
     check_messages(&reader.received, &rows);
     assert_exactly_once(&dedupe(&reader.received), &rows);
     let h =
-        wait_health(&gw, "the relay connected", |h| h["kafka"]["connected"] == true && h["kafka"]["lag"] == 0).await;
+        wait::health(&gw, "the relay connected", |h| h["kafka"]["connected"] == true && h["kafka"]["lag"] == 0).await;
     assert_eq!(h["status"], "healthy", "{h}");
     gw.stop().await;
 }

@@ -8,10 +8,6 @@ use common::{assert_error, Gateway, Kind, ADMIN_KEY};
 use layerr_mock::Behavior;
 use serde_json::{json, Value};
 
-async fn admin(gw: &Gateway, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    gw.admin(method, path, body).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_are_scoped_and_their_credentials_write_only() {
     let backing = common::backing(Kind::Sqlite).await;
@@ -25,9 +21,7 @@ async fn providers_are_scoped_and_their_credentials_write_only() {
     let ws_key = gw.workspace("acme", "standard").await;
     let other_key = gw.workspace("other", "standard").await;
 
-    let (s, v) = admin(
-        &gw,
-        "POST",
+    let (s, v) = gw.admin("POST",
         "/api/providers",
         Some(json!({"id": "openai-prod", "name": "OpenAI", "type": "openai", "baseUrl": base, "models": ["gpt-4o"], "apiKey": "sk-live-abcdef123456"})),
     )
@@ -64,21 +58,20 @@ async fn providers_are_scoped_and_their_credentials_write_only() {
     assert_error(s, &v, 403, "FORBIDDEN");
 
     // Rotation: a new fingerprint, never the key.
-    let (s, v) =
-        admin(&gw, "PATCH", "/api/providers/openai-prod", Some(json!({"apiKey": "sk-live-rotated-999"}))).await;
+    let (s, v) = gw.admin("PATCH", "/api/providers/openai-prod", Some(json!({"apiKey": "sk-live-rotated-999"}))).await;
     assert_eq!(s, 200, "{v}");
     assert_ne!(v["data"]["credential"]["fingerprint"], fp1.as_str());
     assert!(!v.to_string().contains("sk-live-rotated-999"));
 
     // Bad input.
-    let (s, v) = admin(&gw, "POST", "/api/providers", Some(json!({"name": "x", "type": "cohere"}))).await;
+    let (s, v) = gw.admin("POST", "/api/providers", Some(json!({"name": "x", "type": "cohere"}))).await;
     assert_eq!(assert_error(s, &v, 400, "VALIDATION_ERROR")["param"], "type");
-    let (s, v) = admin(&gw, "POST", "/api/providers", Some(json!({"name": "x", "type": "openai-compatible"}))).await;
+    let (s, v) = gw.admin("POST", "/api/providers", Some(json!({"name": "x", "type": "openai-compatible"}))).await;
     assert_eq!(assert_error(s, &v, 400, "VALIDATION_ERROR")["param"], "baseUrl");
-    let (s, v) = admin(&gw, "POST", "/api/providers", Some(json!({"name": "x", "type": "openai", "secret": 1}))).await;
+    let (s, v) = gw.admin("POST", "/api/providers", Some(json!({"name": "x", "type": "openai", "secret": 1}))).await;
     assert_eq!(assert_error(s, &v, 400, "VALIDATION_ERROR")["param"], "secret");
     let (s, v) =
-        admin(&gw, "POST", "/api/providers", Some(json!({"id": "openai-prod", "name": "dup", "type": "openai"}))).await;
+        gw.admin("POST", "/api/providers", Some(json!({"id": "openai-prod", "name": "dup", "type": "openai"}))).await;
     assert_error(s, &v, 409, "CONFLICT");
 
     // The audit trail shows the credential change by fingerprint only.
@@ -88,9 +81,9 @@ async fn providers_are_scoped_and_their_credentials_write_only() {
     let t = audit.to_string();
     assert!(!t.contains("sk-live") && t.contains("fingerprint"), "{t}");
 
-    let (s, v) = admin(&gw, "DELETE", "/api/providers/openai-prod", None).await;
+    let (s, v) = gw.admin("DELETE", "/api/providers/openai-prod", None).await;
     assert_eq!(s, 200, "{v}");
-    let (s, v) = admin(&gw, "GET", "/api/providers/openai-prod", None).await;
+    let (s, v) = gw.admin("GET", "/api/providers/openai-prod", None).await;
     assert_error(s, &v, 404, "NOT_FOUND");
     gw.stop().await;
 }
@@ -99,40 +92,38 @@ async fn providers_are_scoped_and_their_credentials_write_only() {
 async fn test_health_discover_and_capabilities_use_real_calls() {
     let gw = Gateway::start(Kind::Sqlite).await;
     let mock = layerr_mock::spawn().await;
-    let (s, v) = admin(
-        &gw,
-        "POST",
+    let (s, v) = gw.admin("POST",
         "/api/providers",
         Some(json!({"id": "oa", "name": "OA", "type": "openai", "baseUrl": format!("{}/v1", mock.base_url()), "models": ["gpt-4o-mini", "my-finetune"]})),
     )
     .await;
     assert_eq!(s, 201, "{v}");
 
-    let (s, v) = admin(&gw, "POST", "/api/providers/oa/test", None).await;
+    let (s, v) = gw.admin("POST", "/api/providers/oa/test", None).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["data"]["result"]["ok"], true);
     assert_eq!(mock.requests().len(), 1, "a real call reached the upstream");
     mock.push(Behavior::status(503));
-    let (_, v) = admin(&gw, "POST", "/api/providers/oa/test", Some(json!({"model": "gpt-4o-mini"}))).await;
+    let (_, v) = gw.admin("POST", "/api/providers/oa/test", Some(json!({"model": "gpt-4o-mini"}))).await;
     assert_eq!(v["data"]["result"]["ok"], false);
     assert_eq!(v["data"]["result"]["errorKind"], "server");
 
-    let (s, v) = admin(&gw, "GET", "/api/providers/oa/health", None).await;
+    let (s, v) = gw.admin("GET", "/api/providers/oa/health", None).await;
     assert_eq!(s, 200);
     assert_eq!(v["data"]["health"]["requests"], 2);
     assert_eq!(v["data"]["health"]["errorRate"], 0.5);
     assert!(v["data"]["health"]["latencyP50"].as_u64().is_some());
     assert_eq!(v["data"]["lastTest"]["outcome"]["ok"], false);
 
-    let (s, v) = admin(&gw, "GET", &format!("/api/providers/discover?urls={}", mock.base_url()), None).await;
+    let (s, v) = gw.admin("GET", &format!("/api/providers/discover?urls={}", mock.base_url()), None).await;
     assert_eq!(s, 200, "{v}");
     let found: Vec<&Value> = v["data"].as_array().unwrap().iter().filter(|d| d["reachable"] == true).collect();
     assert!(found.iter().any(|d| d["type"] == "ollama" && d["baseUrl"] == mock.base_url()), "{v}");
     assert!(found.iter().any(|d| d["type"] == "openai-compatible"), "{v}");
-    let (s, v) = admin(&gw, "GET", "/api/providers/discover?urls=ftp://x", None).await;
+    let (s, v) = gw.admin("GET", "/api/providers/discover?urls=ftp://x", None).await;
     assert_error(s, &v, 400, "VALIDATION_ERROR");
 
-    let (s, v) = admin(&gw, "GET", "/api/providers/capabilities", None).await;
+    let (s, v) = gw.admin("GET", "/api/providers/capabilities", None).await;
     assert_eq!(s, 200);
     let rows = v["data"]["models"].as_array().unwrap();
     let mini = rows.iter().find(|r| r["model"] == "gpt-4o-mini").unwrap();
@@ -149,9 +140,7 @@ async fn custom_strategies_steer_the_router_and_calibration_is_recorded() {
     let gw = Gateway::start(Kind::Sqlite).await;
     let mock = layerr_mock::spawn().await;
     let base = format!("{}/v1", mock.base_url());
-    let (s, v) = admin(
-        &gw,
-        "POST",
+    let (s, v) = gw.admin("POST",
         "/api/providers",
         Some(
             json!({"id": "oa", "name": "OA", "type": "openai", "baseUrl": base, "models": ["gpt-4.1", "gpt-4.1-nano"]}),
@@ -178,29 +167,23 @@ async fn custom_strategies_steer_the_router_and_calibration_is_recorded() {
     assert_eq!(chat("cost").await, "gpt-4.1-nano");
     assert_eq!(chat("quality").await, "gpt-4.1");
 
-    let (s, v) = admin(
-        &gw,
-        "POST",
-        "/api/strategies",
-        Some(json!({"id": "frugal", "name": "Frugal", "weights": {"quality": 0.0, "speed": 0.0, "cost": 1.0}})),
-    )
-    .await;
+    let (s, v) = gw
+        .admin(
+            "POST",
+            "/api/strategies",
+            Some(json!({"id": "frugal", "name": "Frugal", "weights": {"quality": 0.0, "speed": 0.0, "cost": 1.0}})),
+        )
+        .await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(chat("frugal").await, "gpt-4.1-nano");
-    let (s, v) = admin(
-        &gw,
-        "PATCH",
-        "/api/strategies/frugal",
-        Some(json!({"weights": {"quality": 1.0, "speed": 0.0, "cost": 0.0}})),
-    )
-    .await;
+    let (s, v) = gw
+        .admin("PATCH", "/api/strategies/frugal", Some(json!({"weights": {"quality": 1.0, "speed": 0.0, "cost": 0.0}})))
+        .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(chat("frugal").await, "gpt-4.1", "the change applies to the next request");
 
     // Constraints: a cost ceiling below every candidate leaves nothing to route to.
-    let (s, v) = admin(
-        &gw,
-        "POST",
+    let (s, v) = gw.admin("POST",
         "/api/strategies",
         Some(json!({"id": "tight", "weights": {"quality": 1.0, "speed": 0.0, "cost": 0.0}, "constraints": {"maxCostMicros": 1}})),
     )
@@ -218,11 +201,11 @@ async fn custom_strategies_steer_the_router_and_calibration_is_recorded() {
     assert!(err["details"]["candidates"][0]["excluded"].as_str().unwrap().contains("exceeds"), "{err}");
 
     // The workspace default.
-    let (s, v) = admin(&gw, "PUT", "/api/workspaces/default/strategy", Some(json!({"strategy": "nope"}))).await;
+    let (s, v) = gw.admin("PUT", "/api/workspaces/default/strategy", Some(json!({"strategy": "nope"}))).await;
     assert_error(s, &v, 400, "INVALID_STRATEGY");
-    let (s, v) = admin(&gw, "PUT", "/api/workspaces/default/strategy", Some(json!({"strategy": "cost"}))).await;
+    let (s, v) = gw.admin("PUT", "/api/workspaces/default/strategy", Some(json!({"strategy": "cost"}))).await;
     assert_eq!(s, 200, "{v}");
-    let (_, v) = admin(&gw, "GET", "/api/workspaces/default/strategy", None).await;
+    let (_, v) = gw.admin("GET", "/api/workspaces/default/strategy", None).await;
     assert_eq!(v["data"]["strategy"], "cost");
     let (_, h, _) = gw
         .call("POST", "/v1/chat/completions", Some(ADMIN_KEY), Some(json!({"model": "layerr-auto", "messages": [{"role": "user", "content": "hi"}], "layerr": {"explain": true}})))
@@ -230,27 +213,23 @@ async fn custom_strategies_steer_the_router_and_calibration_is_recorded() {
     assert_eq!(h.get("x-layerr-strategy").unwrap(), "cost");
 
     // Built-ins are listed and fixed; unknown ids are INVALID_STRATEGY.
-    let (_, v) = admin(&gw, "GET", "/api/strategies", None).await;
+    let (_, v) = gw.admin("GET", "/api/strategies", None).await;
     let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["cost", "speed", "quality", "balanced", "frugal", "tight"]);
-    let (s, v) = admin(&gw, "PATCH", "/api/strategies/balanced", Some(json!({"name": "x"}))).await;
+    let (s, v) = gw.admin("PATCH", "/api/strategies/balanced", Some(json!({"name": "x"}))).await;
     assert_error(s, &v, 409, "CONFLICT");
-    let (s, v) = admin(&gw, "GET", "/api/strategies/zzz", None).await;
+    let (s, v) = gw.admin("GET", "/api/strategies/zzz", None).await;
     assert_error(s, &v, 404, "NOT_FOUND");
-    let (s, v) = admin(
-        &gw,
-        "POST",
-        "/api/strategies",
-        Some(json!({"id": "bad", "weights": {"quality": 2, "speed": 0, "cost": 0}})),
-    )
-    .await;
+    let (s, v) = gw
+        .admin("POST", "/api/strategies", Some(json!({"id": "bad", "weights": {"quality": 2, "speed": 0, "cost": 0}})))
+        .await;
     assert_error(s, &v, 400, "VALIDATION_ERROR");
 
     // Calibration recomputes inputs from the recorded attempts above (once the projection has
     // read them) and records them.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let report = loop {
-        let (s, v) = admin(&gw, "POST", "/api/strategies/frugal/calibrate", None).await;
+        let (s, v) = gw.admin("POST", "/api/strategies/frugal/calibrate", None).await;
         assert_eq!(s, 200, "{v}");
         let attempts: i64 = v["data"]["calibration"]["models"]
             .as_array()
@@ -267,12 +246,12 @@ async fn custom_strategies_steer_the_router_and_calibration_is_recorded() {
     let models = report["models"].as_array().unwrap();
     assert!(models.iter().all(|m| m["provider"] == "oa" && m["reliability"] == 1.0), "{report}");
     assert!(models.iter().any(|m| m["model"] == "gpt-4.1-nano" && m["meanLatencyMs"].as_f64().is_some()), "{report}");
-    let (s, v) = admin(&gw, "POST", "/api/strategies/frugal/calibrate?days=0", None).await;
+    let (s, v) = gw.admin("POST", "/api/strategies/frugal/calibrate?days=0", None).await;
     assert_error(s, &v, 400, "VALIDATION_ERROR");
     let audit =
         gw.wait_for_audit("?action=StrategyCalibrated", |v| v["data"].as_array().is_some_and(|a| !a.is_empty())).await;
     assert_eq!(audit["data"][0]["aggregateId"], "frugal");
-    let (s, v) = admin(&gw, "DELETE", "/api/strategies/frugal", None).await;
+    let (s, v) = gw.admin("DELETE", "/api/strategies/frugal", None).await;
     assert_eq!(s, 200, "{v}");
     gw.stop().await;
 }

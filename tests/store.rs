@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{backing, config_for, Backing, Kind};
+use common::{backing, config_for, events, Backing, Kind};
 use layerr::state::HotState;
 use layerr::store::{CommandContext, EventStore};
 use layerr_domain::keys::KeyRecord;
@@ -44,28 +44,11 @@ fn issue(i: usize) -> WorkspaceCommand {
     WorkspaceCommand::IssueKey { key: key.record, at: Utc::now() }
 }
 
-/// Reads the feed until it holds `n` events. On Postgres the feed stops at the oldest running
-/// transaction of the whole cluster, so another test's open transaction may hold it back a while.
+/// Reads the feed (7 events a batch, so that reads page) until it holds `n` events. On Postgres
+/// the feed stops at the oldest running transaction of the whole cluster, so another test's open
+/// transaction may hold it back a while.
 async fn read_settled(db: &Db, n: usize) -> Vec<layerr_projections::StoredEvent> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let all = read_all(db).await;
-        if all.len() >= n || tokio::time::Instant::now() > deadline {
-            return all;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn read_all(db: &Db) -> Vec<layerr_projections::StoredEvent> {
-    let mut out = Vec::new();
-    let mut cursor = Cursor::default();
-    loop {
-        let batch = db.read_feed(cursor, 7).await.unwrap();
-        let Some(last) = batch.last() else { return out };
-        cursor = last.cursor;
-        out.extend(batch);
-    }
+    events::read_feed_until(db, 7, Duration::from_secs(20), n, |_| true).await
 }
 
 async fn suite(kind: Kind) {

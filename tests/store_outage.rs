@@ -9,105 +9,20 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{assert_error, config_for, Backing, Gateway, PgDatabase, ADMIN_KEY};
+use common::proxy::{outage_setup, through};
+use common::upstream::provider_body;
+use common::{assert_error, config_for, events, provider, wait, Backing, Gateway, PgDatabase, ADMIN_KEY};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-/// A TCP proxy to Postgres that can be cut and restored. Cut, it drops every live connection and
-/// stops listening, so new ones are refused, as with a stopped Postgres.
-struct Proxy {
-    port: u16,
-    up: watch::Sender<bool>,
-}
-
-impl Proxy {
-    async fn spawn(target: SocketAddr) -> Proxy {
-        let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = first.local_addr().unwrap().port();
-        let (up, _) = watch::channel(true);
-        let mut state = up.subscribe();
-        let for_connections = up.subscribe();
-        tokio::spawn(async move {
-            let mut listener = Some(first);
-            loop {
-                let l = match listener.take() {
-                    Some(l) => l,
-                    None => {
-                        if state.wait_for(|up| *up).await.is_err() {
-                            return;
-                        }
-                        TcpListener::bind(("127.0.0.1", port)).await.expect("the proxy's port is free again")
-                    }
-                };
-                loop {
-                    tokio::select! {
-                        accepted = l.accept() => {
-                            let Ok((mut inbound, _)) = accepted else { return };
-                            let mut cut = for_connections.clone();
-                            tokio::spawn(async move {
-                                let Ok(mut outbound) = TcpStream::connect(target).await else { return };
-                                tokio::select! {
-                                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                                    _ = cut.wait_for(|up| !*up) => {}
-                                }
-                            });
-                        }
-                        changed = state.wait_for(|up| !*up) => {
-                            if changed.is_err() {
-                                return;
-                            }
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        Proxy { port, up }
-    }
-
-    /// Postgres "goes down".
-    fn cut(&self) {
-        self.up.send_replace(false);
-    }
-
-    fn restore(&self) {
-        self.up.send_replace(true);
-    }
-}
-
-/// `url` with its host and port replaced by the proxy's, and the address it pointed at.
-fn through(url: &str, port: u16) -> (String, SocketAddr) {
-    let start = url.find('@').map(|i| i + 1).unwrap_or_else(|| url.find("://").unwrap() + 3);
-    let end = start + url[start..].find('/').unwrap();
-    let authority = &url[start..end];
-    let authority = if authority.contains(':') { authority.to_string() } else { format!("{authority}:5432") };
-    let target =
-        std::net::ToSocketAddrs::to_socket_addrs(&authority.replace("localhost", "127.0.0.1")).unwrap().next().unwrap();
-    (format!("{}127.0.0.1:{port}{}", &url[..start], &url[end..]), target)
-}
-
-async fn outage_setup() -> (PgDatabase, Proxy, String) {
-    let db = PgDatabase::create().await;
-    let (_, target) = through(&db.url, 0);
-    let proxy = Proxy::spawn(target).await;
-    let (url, _) = through(&db.url, proxy.port);
-    (db, proxy, url)
-}
-
 fn chat_body(i: usize) -> Value {
     json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": format!("hello {i}")}]})
-}
-
-fn provider_body(mock: &layerr_mock::MockServer) -> Value {
-    json!({"id": "oa", "name": "oa", "type": "openai", "baseUrl": format!("{}/v1", mock.base_url()),
-           "models": ["gpt-4o-mini"], "apiKey": "sk-test-secret-value"})
 }
 
 struct Answer {
@@ -151,28 +66,6 @@ fn assert_store_unavailable(a: &Answer) {
     }
 }
 
-/// Trace events of `event_type` in the store, read directly (not through the proxy).
-async fn count_events(url: &str, event_type: &str) -> i64 {
-    let db = layerr_projections::Db::connect(url).await.unwrap();
-    sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE event_type = $1")
-        .bind(event_type)
-        .fetch_one(&db.any)
-        .await
-        .unwrap()
-}
-
-async fn wait_for_events(url: &str, event_type: &str, want: i64) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let n = count_events(url, event_type).await;
-        if n == want {
-            return;
-        }
-        assert!(n < want && Instant::now() < deadline, "{n} {event_type} events stored, want {want}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The cut: the requests already answered are stored once the store is back; after the first
 /// failed write, new chat requests are refused at once, without calling the provider; health and
 /// store errors are prompt enveloped 503s; everything recovers without a restart.
@@ -185,8 +78,7 @@ async fn an_outage_sheds_new_requests_fast_and_recovers_without_a_restart() {
     config.store.queue_capacity = 8;
     let gw = Gateway::start_with(backing, config).await;
     let mock = layerr_mock::spawn().await;
-    let (s, v) = gw.admin("POST", "/api/providers", Some(provider_body(&mock))).await;
-    assert_eq!(s, 201, "{v}");
+    provider(&gw, "oa", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini"]).await;
     let client = reqwest::Client::new();
     let a = send(&client, &gw.base, "POST", "/v1/chat/completions", Some(chat_body(0))).await;
     assert_eq!(a.status, 200, "{}", a.body);
@@ -255,7 +147,7 @@ async fn an_outage_sheds_new_requests_fast_and_recovers_without_a_restart() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Every answered request is stored, once.
-    wait_for_events(&pg.url, "RequestCompleted", answered as i64).await;
+    events::wait_stored(&pg.url, "RequestCompleted", answered as i64).await;
     let h = send(&client, &gw.base, "GET", "/api/health/detailed", None).await;
     assert_eq!(h.status, 200, "{}", h.body);
     assert_eq!(h.body["data"]["appender"]["failing"], false, "{}", h.body);
@@ -300,8 +192,7 @@ async fn a_stuck_store_is_shed_and_health_answers_within_a_second() {
     let config = config_for(&backing);
     let gw = Gateway::start_with(backing, config).await;
     let mock = layerr_mock::spawn().await;
-    let (s, v) = gw.admin("POST", "/api/providers", Some(provider_body(&mock))).await;
-    assert_eq!(s, 201, "{v}");
+    provider(&gw, "oa", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini"]).await;
     let client = reqwest::Client::new();
     assert_eq!(send(&client, &gw.base, "POST", "/v1/chat/completions", Some(chat_body(0))).await.status, 200);
 
@@ -359,19 +250,12 @@ async fn sigterm_during_an_outage_exits_within_the_bound_and_says_what_it_lost()
         .unwrap();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..200 {
-        if client.get(format!("{base}/api/health")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "gateway did not start");
+    wait::serving(&client, &base).await;
     let mock = layerr_mock::spawn().await;
-    assert_eq!(send(&client, &base, "POST", "/api/providers", Some(provider_body(&mock))).await.status, 201);
+    let oa = provider_body("oa", "openai", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini"]);
+    assert_eq!(send(&client, &base, "POST", "/api/providers", Some(oa)).await.status, 201);
     assert_eq!(send(&client, &base, "POST", "/v1/chat/completions", Some(chat_body(0))).await.status, 200);
-    wait_for_events(&pg.url, "RequestCompleted", 1).await;
+    events::wait_stored(&pg.url, "RequestCompleted", 1).await;
 
     proxy.cut();
     let mut answered_in_outage = 0;

@@ -15,29 +15,14 @@
 mod common;
 
 use chrono::Utc;
-use common::{assert_error, Backing, Gateway, Kind};
+use common::events::of_aggregate as events_of;
+use common::upstream::ask;
+use common::{assert_error, chat, on_both_stores, Backing, Gateway, Kind};
 use layerr::config::Config;
 use layerr::store::CommandContext;
 use layerr_domain::workspace::types::{Profile, Tier};
 use layerr_domain::workspace::WorkspaceCommand;
-use layerr_projections::{Cursor, StoredEvent};
 use serde_json::{json, Value};
-
-macro_rules! on_both_stores {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Kind::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Kind::Postgres).await
-            }
-        }
-    };
-}
 
 /// A gateway whose operator lets workspace keys reach the loopback mock upstream (the tests below
 /// that are about tenancy, not egress, register providers there with workspace keys).
@@ -58,14 +43,6 @@ async fn call(gw: &Gateway, method: &str, path: &str, key: &str, body: Option<Va
     (s, v)
 }
 
-async fn chat(gw: &Gateway, key: &str, model: &str, strategy: Option<&str>) -> (u16, Value) {
-    let mut body = json!({"model": model, "messages": [{"role": "user", "content": "hello"}]});
-    if let Some(s) = strategy {
-        body["layerr"] = json!({"strategy": s});
-    }
-    call(gw, "POST", "/v1/chat/completions", key, Some(body)).await
-}
-
 fn ids(v: &Value) -> Vec<String> {
     v["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_string()).collect()
 }
@@ -76,27 +53,6 @@ async fn secrets_of(gw: &Gateway, workspace: &str) -> i64 {
         .fetch_one(&gw.started.state.store.db.any)
         .await
         .unwrap()
-}
-
-/// The events of one aggregate, once at least `n` are readable.
-async fn events_of(gw: &Gateway, aggregate_id: &str, n: usize) -> Vec<StoredEvent> {
-    let db = &gw.started.state.store.db;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let mut cursor = Cursor::default();
-        let mut out = Vec::new();
-        loop {
-            let batch = db.read_feed(cursor, 1000).await.unwrap();
-            let Some(l) = batch.last() else { break };
-            cursor = l.cursor;
-            out.extend(batch.into_iter().filter(|e| e.aggregate_id == aggregate_id));
-        }
-        // On Postgres the feed serves what lies below the cluster's oldest open transaction.
-        if out.len() >= n || tokio::time::Instant::now() > deadline {
-            return out;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 /// What the old tenant leaves behind: a provider it registered itself (with its own key), one an
@@ -138,7 +94,7 @@ async fn old_tenant(gw: &Gateway, mock: &layerr_mock::MockServer) -> String {
     let (s, v) = call(gw, "PUT", "/api/workspaces/acme/strategy", &old, Some(json!({"strategy": "acme.mine"}))).await;
     assert_eq!(s, 200, "{v}");
     let before = mock.requests().len();
-    let (s, v) = chat(gw, &old, "gpt-4o-mini", None).await;
+    let (s, _, v) = chat(gw, &old, ask("gpt-4o-mini", None, "hello")).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(mock.requests().len(), before + 1);
     assert_eq!(secrets_of(gw, "acme").await, 2);
@@ -161,13 +117,13 @@ async fn new_owner_inherits_nothing(gw: &Gateway, mock: &layerr_mock::MockServer
     assert_eq!(ids(&v), ["cost", "speed", "quality", "balanced"], "{v}");
     let (_, v) = call(gw, "GET", "/api/workspaces/acme/strategy", key, None).await;
     assert_eq!(v["data"]["strategy"], "balanced", "{v}");
-    let (s, v) = chat(gw, key, "layerr-auto", Some("acme.mine")).await;
+    let (s, _, v) = chat(gw, key, ask("layerr-auto", Some("acme.mine"), "hello")).await;
     assert_error(s, &v, 400, "INVALID_STRATEGY");
 
     // No request is served through the old tenant's providers or with their keys.
     let before = mock.requests().len();
     for model in ["gpt-4o-mini", "gpt-4o", "layerr-auto"] {
-        let (s, v) = chat(gw, key, model, None).await;
+        let (s, _, v) = chat(gw, key, ask(model, None, "hello")).await;
         assert_ne!(s, 200, "{model}: {v}");
     }
     assert_eq!(mock.requests().len(), before, "an upstream was called");
@@ -216,7 +172,7 @@ async fn a_recreated_slug_inherits_nothing(kind: Kind) {
     assert_eq!(ids(&v), ["acme.private"]);
     assert_eq!(v["data"][0]["name"], "Mine");
     let old_calls = mock.requests().len();
-    let (s, v) = chat(&gw, &new, "gpt-4o-mini", None).await;
+    let (s, _, v) = chat(&gw, &new, ask("gpt-4o-mini", None, "hello")).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!((own.requests().len(), mock.requests().len()), (1, old_calls), "served by the new owner's own");
     let (s, v) = call(&gw, "GET", "/api/strategies/acme.mine", &new, None).await;
@@ -474,7 +430,7 @@ async fn a_tightened_policy_applies_to_providers_already_registered(kind: Kind) 
         )
         .await;
         assert_eq!(s, 201, "{v}");
-        let (s, v) = chat(&gw, &ws, model, None).await;
+        let (s, _, v) = chat(&gw, &ws, ask(model, None, "hello")).await;
         assert_eq!(s, 200, "allowed while the operator allows it: {v}");
     }
 
@@ -484,7 +440,7 @@ async fn a_tightened_policy_applies_to_providers_already_registered(kind: Kind) 
     for (id, model) in [("acme.literal", "gpt-4o-mini"), ("acme.named", "gpt-4o")] {
         let (s, v) = call(&gw, "POST", &format!("/api/providers/{id}/test"), &ws, None).await;
         assert_eq!(assert_error(s, &v, 400, "VALIDATION_ERROR")["param"], "baseUrl", "{id}");
-        let (s, v) = chat(&gw, &ws, model, None).await;
+        let (s, _, v) = chat(&gw, &ws, ask(model, None, "hello")).await;
         assert_ne!(s, 200, "{id}: {v}");
     }
     assert_eq!(mock.requests().len(), calls, "a refused destination was called");
@@ -535,7 +491,7 @@ async fn ids_are_per_workspace_and_conflicts_reveal_nothing(kind: Kind) {
     assert_error(s, &v, 409, "CONFLICT");
     // Both serve their own workspace's requests.
     for key in [&acme, &beta] {
-        let (s, v) = chat(&gw, key, "gpt-4o-mini", None).await;
+        let (s, _, v) = chat(&gw, key, ask("gpt-4o-mini", None, "hello")).await;
         assert_eq!(s, 200, "{v}");
     }
     // Global ids are bare names; a qualified id belongs to its workspace.

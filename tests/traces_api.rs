@@ -9,55 +9,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{assert_error, Gateway, Kind, ADMIN_KEY};
+use common::events::of_type as events_of;
+use common::upstream::{post_chat, trace_id};
+use common::{assert_error, chat, provider, wait, Gateway, Kind, ADMIN_KEY};
 use layerr_mock::Behavior;
 use layerr_projections::traces::{TraceView, Traces};
-use layerr_projections::{Cursor, ProjectionRunner, StoredEvent};
+use layerr_projections::{ProjectionRunner, StoredEvent};
 use serde_json::{json, Value};
-
-async fn provider(gw: &Gateway, id: &str, base: &str, models: &[&str]) {
-    let body = json!({"id": id, "name": id, "type": "openai", "baseUrl": base, "models": models, "apiKey": "sk-test-secret-value"});
-    let (s, v) = gw.admin("POST", "/api/providers", Some(body)).await;
-    assert_eq!(s, 201, "{v}");
-}
 
 async fn capture_full(gw: &Gateway, slug: &str) {
     let (s, v) =
         gw.admin("PATCH", &format!("/api/workspaces/{slug}/runtime"), Some(json!({"contentCapture": "full"}))).await;
     assert_eq!(s, 200, "{v}");
-}
-
-async fn chat(gw: &Gateway, key: &str, body: Value) -> (u16, String, Value) {
-    let (s, h, v) = gw.call("POST", "/v1/chat/completions", Some(key), Some(body)).await;
-    let trace = h.get("x-layerr-trace-id").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    (s, trace, v)
-}
-
-/// Every stored event of the Trace aggregate, in feed order.
-async fn trace_events(gw: &Gateway) -> Vec<StoredEvent> {
-    let db = &gw.started.state.store.db;
-    let mut cursor = Cursor::default();
-    let mut out = Vec::new();
-    loop {
-        let batch = db.read_feed(cursor, 1000).await.unwrap();
-        let Some(l) = batch.last() else { break };
-        cursor = l.cursor;
-        out.extend(batch.into_iter().filter(|e| e.aggregate_type == "Trace"));
-    }
-    out
-}
-
-/// Waits until the read model holds `n` finished traces.
-async fn wait_finished(gw: &Gateway, n: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let views = gw.started.state.store.db.all_trace_views().await.unwrap();
-        if views.iter().filter(|v| v.outcome.is_some()).count() >= n {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "only {} of {n} traces finished", views.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn get(gw: &Gateway, path: &str) -> (u16, Value) {
@@ -89,14 +52,7 @@ async fn concurrent_load(kind: Kind) {
             let model = if i < OK { "layerr-auto" } else { "no-such-model" };
             let body = json!({"model": model, "stream": i % 3 == 0,
                               "messages": [{"role": "user", "content": format!("Say hello number {i}")}]});
-            let resp = gw
-                .client
-                .post(format!("{}/v1/chat/completions", gw.base))
-                .bearer_auth(&key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let resp = post_chat(&gw, &key, &body).await;
             let status = resp.status().as_u16();
             let trace = resp.headers()["x-layerr-trace-id"].to_str().unwrap().to_string();
             let _ = resp.bytes().await.unwrap();
@@ -118,10 +74,10 @@ async fn concurrent_load(kind: Kind) {
         }
     }
     assert_eq!(expected.len(), OK + MISSING, "trace ids are unique");
-    wait_finished(&gw, OK + MISSING).await;
+    wait::finished_traces(&gw, OK + MISSING).await;
 
     // Exactly the expected events: per trace, the types in sequence order 1..n, nothing else.
-    let events = trace_events(&gw).await;
+    let events = events_of(&gw, "Trace").await;
     let mut by_trace: BTreeMap<String, Vec<&StoredEvent>> = BTreeMap::new();
     for e in &events {
         by_trace.entry(e.aggregate_id.clone()).or_default().push(e);
@@ -231,14 +187,15 @@ async fn detail_explain_economics_and_analytics() {
     let (s, _) =
         gw.admin("PATCH", "/api/workspaces/default/runtime", Some(json!({"retries": {"maxAttempts": 1}}))).await;
     assert_eq!(s, 200);
-    let (s, trace, v) = chat(
+    let (s, h, v) = chat(
         &gw,
         ADMIN_KEY,
         json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "Write a Rust function that reverses a string"}]}),
     )
     .await;
+    let trace = trace_id(&h);
     assert_eq!(s, 200, "{v}");
-    wait_finished(&gw, 1).await;
+    wait::finished_traces(&gw, 1).await;
 
     let (s, d) = get(&gw, &format!("/api/traces/{trace}")).await;
     assert_eq!(s, 200, "{d}");
@@ -354,9 +311,10 @@ async fn replay_dry_run_then_and_now_live_replay_and_compare() {
     assert_eq!(s, 201, "{v}");
     let body = json!({"model": "layerr-auto", "layerr": {"strategy": "house"},
                       "messages": [{"role": "user", "content": "Explain how a hash map works"}]});
-    let (s, original, v) = chat(&gw, ADMIN_KEY, body).await;
+    let (s, h, v) = chat(&gw, ADMIN_KEY, body).await;
+    let original = trace_id(&h);
     assert_eq!(s, 200, "{v}");
-    wait_finished(&gw, 1).await;
+    wait::finished_traces(&gw, 1).await;
     let (_, d) = get(&gw, &format!("/api/traces/{original}")).await;
     let chosen_then = d["data"]["routingDecision"]["primaryModel"].as_str().unwrap().to_string();
     assert_eq!(chosen_then, "gpt-4o", "quality-only weights pick the stronger model: {d}");
@@ -391,7 +349,7 @@ async fn replay_dry_run_then_and_now_live_replay_and_compare() {
     assert_eq!(l["data"]["status"], "completed");
     assert_eq!(l["data"]["model"], "gpt-4o-mini");
     assert_eq!(mock.requests().len(), 2);
-    wait_finished(&gw, 2).await;
+    wait::finished_traces(&gw, 2).await;
     let (_, d2) = get(&gw, &format!("/api/traces/{replayed}")).await;
     assert_eq!(d2["data"]["replayOf"], original);
     let (_, d1) = get(&gw, &format!("/api/traces/{original}")).await;
@@ -428,14 +386,12 @@ async fn replay_dry_run_then_and_now_live_replay_and_compare() {
     assert_error(s, &v, 404, "NOT_FOUND");
 
     // A streamed answer is captured too (assembled from its deltas).
-    let resp = gw
-        .client
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "stream it"}]}))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(
+        &gw,
+        ADMIN_KEY,
+        &json!({"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "stream it"}]}),
+    )
+    .await;
     let streamed_trace = resp.headers()["x-layerr-trace-id"].to_str().unwrap().to_string();
     let sse = resp.text().await.unwrap();
     let mut streamed = String::new();
@@ -446,7 +402,7 @@ async fn replay_dry_run_then_and_now_live_replay_and_compare() {
         }
     }
     assert!(!streamed.is_empty());
-    wait_finished(&gw, 4).await;
+    wait::finished_traces(&gw, 4).await;
     let (_, d) = get(&gw, &format!("/api/traces/{streamed_trace}")).await;
     assert_eq!(d["data"]["execution"]["output"], streamed.as_str(), "{d}");
 
@@ -454,10 +410,11 @@ async fn replay_dry_run_then_and_now_live_replay_and_compare() {
     let (s, _) =
         gw.admin("PATCH", "/api/workspaces/default/runtime", Some(json!({"contentCapture": "metadata"}))).await;
     assert_eq!(s, 200);
-    let (s, t3, _) =
+    let (s, h, _) =
         chat(&gw, ADMIN_KEY, json!({"model": "layerr-auto", "messages": [{"role": "user", "content": "hi"}]})).await;
+    let t3 = trace_id(&h);
     assert_eq!(s, 200);
-    wait_finished(&gw, 5).await;
+    wait::finished_traces(&gw, 5).await;
     let (_, d) = get(&gw, &format!("/api/traces/{t3}")).await;
     assert_eq!(d["data"]["execution"]["output"], Value::Null, "metadata capture keeps no text");
     let p3 = format!("/api/traces/{t3}/replay");
@@ -477,14 +434,10 @@ async fn a_client_hanging_up_mid_call_still_leaves_a_charged_trace() {
     let mock = layerr_mock::spawn().await;
     mock.set_default(Behavior::ok().delay_ms(600).forever());
     provider(&gw, "oa", &format!("{}/v1", mock.base_url()), &["gpt-4o"]).await;
-    let send = gw
-        .client
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "take your time"}]}))
-        .send();
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "take your time"}]});
+    let send = post_chat(&gw, ADMIN_KEY, &body);
     assert!(tokio::time::timeout(Duration::from_millis(200), send).await.is_err(), "the client gave up first");
-    wait_finished(&gw, 1).await;
+    wait::finished_traces(&gw, 1).await;
     let views = gw.started.state.store.db.all_trace_views().await.unwrap();
     let v = &views[0];
     assert_eq!(v.status(), "completed", "{v:?}");
@@ -509,21 +462,21 @@ async fn a_recreated_slug_does_not_inherit_the_old_workspaces_history() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    wait_finished(&gw, 1).await;
+    wait::finished_traces(&gw, 1).await;
     let (s, _) = gw.admin("DELETE", "/api/workspaces/reborn", None).await;
     assert_eq!(s, 200);
     let new = gw.workspace("reborn", "standard").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    wait::until(Duration::from_secs(10), Duration::from_millis(50), async || {
         let (s, _, v) = gw.call("GET", "/api/traces", Some(&new), None).await;
         assert_eq!(s, 200, "{v}");
         let (_, _, e) = gw.call("GET", "/api/economics/summary", Some(&new), None).await;
         let (_, _, b) = gw.call("GET", "/api/economics/budget", Some(&new), None).await;
         if v["data"].as_array().unwrap().is_empty() && e["data"]["requests"] == 0 && b["data"]["spentThisMonth"] == 0.0
         {
-            break;
+            Ok(())
+        } else {
+            Err(format!("old history still visible: {v} {e} {b}"))
         }
-        assert!(tokio::time::Instant::now() < deadline, "old history still visible: {v} {e} {b}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }

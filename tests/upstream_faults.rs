@@ -7,20 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_error, config_for, Gateway, Kind, ADMIN_KEY};
+use common::upstream::post_chat;
+use common::{assert_error, config_for, provider, wait, Gateway, Kind, ADMIN_KEY};
 use layerr_mock::Behavior;
 use serde_json::{json, Value};
-
-async fn provider(gw: &Gateway, id: &str, base: &str, models: &[&str]) {
-    let (s, v) = gw
-        .admin(
-            "POST",
-            "/api/providers",
-            Some(json!({"id": id, "name": id, "type": "openai", "baseUrl": base, "models": models, "apiKey": "sk-test-secret-value"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-}
 
 /// Two providers of gpt-4.1-mini: "primary" (first in the chain: ids tie-break) and "secondary".
 async fn two_providers(gw: &Gateway) -> (layerr_mock::MockServer, layerr_mock::MockServer) {
@@ -38,31 +28,11 @@ fn body(stream: bool) -> Value {
 
 /// (status, the provider that answered, the trace id, the body text)
 async fn ask(gw: &Gateway, stream: bool) -> (u16, String, String, String) {
-    let resp = gw
-        .client
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .bearer_auth(ADMIN_KEY)
-        .json(&body(stream))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_chat(gw, ADMIN_KEY, &body(stream)).await;
     let status = resp.status().as_u16();
     let h = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let (provider, trace) = (h("x-layerr-provider"), h("x-layerr-trace-id"));
     (status, provider, trace, resp.text().await.unwrap())
-}
-
-/// The finished trace's detail (waits for the read model).
-async fn trace(gw: &Gateway, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (s, v) = gw.admin("GET", &format!("/api/traces/{id}"), None).await;
-        if s == 200 && v["data"]["status"] != "running" {
-            return v["data"].clone();
-        }
-        assert!(Instant::now() < deadline, "trace {id} never finished: {s} {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn attempt_kinds(t: &Value) -> Vec<String> {
@@ -90,7 +60,7 @@ async fn absurd_usage_and_prices(kind: Kind) {
     primary.set_default(Behavior::ok().usage_tokens(i64::MAX as u64).forever());
     let (s, p, id, text) = ask(&gw, false).await;
     assert_eq!((s, p.as_str()), (200, "secondary"), "{text}");
-    let t = trace(&gw, &id).await;
+    let t = wait::trace(&gw, &id).await;
     assert!(attempt_kinds(&t).iter().any(|k| k == "primary:\"decode\""), "{t}");
     let cost = t["execution"]["costMicros"].as_i64();
     let charged: Vec<Value> = gw_charges(&gw, &id).await;
@@ -147,7 +117,7 @@ async fn absurd_usage_and_prices(kind: Kind) {
 
 /// The `CostCharged` events of a trace (their `charge` bodies), once it has finished.
 async fn gw_charges(gw: &Gateway, id: &str) -> Vec<Value> {
-    trace(gw, id).await;
+    wait::trace(gw, id).await;
     let (s, v) = gw.admin("GET", &format!("/api/traces/{id}/economics"), None).await;
     assert_eq!(s, 200, "{v}");
     v["data"]["charges"].as_array().cloned().unwrap_or_default()
@@ -179,7 +149,7 @@ async fn a_hanging_provider_leaves_time_for_the_fallback() {
         // Before: the primary's two tries used the whole 4 s and the answer was a 504.
         assert_eq!((s, p.as_str()), (200, "secondary"), "stream={stream}: {text}");
         assert!(t0.elapsed() < Duration::from_millis(3_900), "stream={stream}: {:?}", t0.elapsed());
-        let t = trace(&gw, &id).await;
+        let t = wait::trace(&gw, &id).await;
         assert!(attempt_kinds(&t).iter().any(|k| k == "primary:\"timeout\""), "{t}");
         gw.stop().await;
     }
@@ -193,7 +163,7 @@ async fn a_hanging_provider_leaves_time_for_the_fallback() {
     let (s, p, id, text) = ask(&gw, false).await;
     assert_eq!((s, p.as_str()), (200, "secondary"), "{text}");
     assert!(t0.elapsed() < Duration::from_millis(1_500), "{:?}", t0.elapsed());
-    let t = trace(&gw, &id).await;
+    let t = wait::trace(&gw, &id).await;
     assert!(attempt_kinds(&t).iter().any(|k| k == "primary:\"timeout\""), "{t}");
     let (s, v) =
         gw.admin("PATCH", "/api/workspaces/default/runtime", Some(json!({"timeouts": {"attemptMs": null}}))).await;
@@ -221,7 +191,7 @@ async fn empty_non_stream_and_oversized_answers_are_faults_that_fall_back() {
         let (s, p, id, text) = ask(&gw, stream).await;
         assert_eq!((s, p.as_str()), (200, "secondary"), "{label}: {}", &text[..text.len().min(300)]);
         assert!(text.len() < 1 << 20, "{label}");
-        let kinds = attempt_kinds(&trace(&gw, &id).await);
+        let kinds = attempt_kinds(&wait::trace(&gw, &id).await);
         assert!(kinds.iter().any(|k| k == "primary:\"decode\""), "{label}: {kinds:?}");
         assert!(!kinds.iter().any(|k| k == "primary:\"connect\""), "{label}: {kinds:?}");
         gw.stop().await;

@@ -1,13 +1,51 @@
-//! Test harness: a real gateway (the same `start` + `app` as `layerr serve`) on 127.0.0.1:0 over
-//! a fresh store, either a temporary SQLite file or a fresh Postgres database that is dropped
-//! afterwards.
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+//! The test toolbox, shared by every test binary (each includes it with `mod common;`).
+//!
+//! This file is the harness: a real gateway (the same `start` + `app` as `layerr serve`) on
+//! 127.0.0.1:0 over a fresh store, either a temporary SQLite file or a fresh Postgres database
+//! that is dropped afterwards, and `on_both_stores!`. The rest, by subject:
+//! - [`resp`]: one answer as a client sees it ([`Resp`]) and the strict `/api` client (never a
+//!   5xx, always a request id);
+//! - [`upstream`]: providers on mock upstreams and chat requests;
+//! - [`events`]: reading the store's events;
+//! - [`proxy`]: a TCP proxy in front of Postgres, to cut the store away;
+//! - [`wait`]: pollers for what becomes true asynchronously (read models, traces, health);
+//! - [`workspaces`]: what the workspace and audit tests read from their answers.
+#![allow(dead_code, unused_imports, unused_macros, reason = "each test binary uses a different part of the harness")]
+
+pub mod events;
+pub mod proxy;
+pub mod resp;
+pub mod upstream;
+pub mod wait;
+pub mod workspaces;
 
 use std::time::Duration;
 
 use layerr::config::Config;
 use layerr::server::Started;
 use serde_json::Value;
+
+pub use resp::Resp;
+pub use upstream::{chat, provider};
+
+/// Runs a scenario `async fn name(kind: Kind)` on SQLite and on Postgres, as the tests
+/// `name::sqlite` and `name::postgres`.
+macro_rules! on_both_stores {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Kind::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Kind::Postgres).await
+            }
+        }
+    };
+}
+pub(crate) use on_both_stores;
 
 pub const ADMIN_KEY: &str = "lyr_test_admin_key_0123456789abcdef";
 
@@ -138,6 +176,12 @@ impl Gateway {
         (status, headers, json)
     }
 
+    /// [`Gateway::call`] as one [`Resp`].
+    pub async fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> Resp {
+        let (status, headers, body) = self.call(method, path, key, body).await;
+        Resp { status, headers, body }
+    }
+
     pub async fn raw(&self, method: &str, path: &str, key: Option<&str>, body: &'static str) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.client.request(method, format!("{}{}", self.base, path)).body(body);
@@ -164,16 +208,16 @@ impl Gateway {
 
     /// Polls the audit log until `pred` holds (projections are asynchronous).
     pub async fn wait_for_audit(&self, query: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
+        wait::until(Duration::from_secs(10), Duration::from_millis(50), async || {
             let (s, v) = self.admin("GET", &format!("/api/admin/audit{query}"), None).await;
             assert_eq!(s, 200, "{v}");
             if pred(&v) {
-                return v;
+                Ok(v)
+            } else {
+                Err(format!("audit never satisfied the condition: {v}"))
             }
-            assert!(tokio::time::Instant::now() < deadline, "audit never satisfied the condition: {v}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     pub async fn stop(self) -> Backing {
