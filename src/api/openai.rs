@@ -7,16 +7,16 @@ use serde_json::{Map, Value};
 
 use crate::llm::{self, Content, FinishReason, Role};
 
-/// Documented Chat Completions parameters Layerr accepts without modelling them: forwarded to
-/// OpenAI-format upstreams as they are, dropped for others.
+/// Documented Chat Completions parameters Layerr does not model: kept in the canonical
+/// request's `extra` and forwarded to OpenAI-format upstreams as they are; the other adapters
+/// translate what they can and report the rest (`x-layerr-dropped-params`). Any other unknown
+/// field (a provider extra, what the SDKs' `extra_body` sends) is treated the same way.
 pub const PASSTHROUGH_PARAMS: &[&str] = &[
     "logprobs",
     "top_logprobs",
     "logit_bias",
-    "metadata",
     "store",
     "service_tier",
-    "reasoning_effort",
     "modalities",
     "prediction",
     "audio",
@@ -144,9 +144,14 @@ pub struct ChatCompletionRequest {
     pub seed: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
     #[serde(default, skip_serializing)]
     pub layerr: Option<LayerrOptions>,
-    /// Other documented parameters (checked against `PASSTHROUGH_PARAMS`).
+    /// Every other field: documented parameters (`PASSTHROUGH_PARAMS`) and provider extras,
+    /// forwarded as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -161,9 +166,6 @@ fn bad(field: impl Into<String>, msg: impl Into<String>) -> FieldError {
 impl ChatCompletionRequest {
     /// Validates and converts to the canonical request.
     pub fn to_canonical(&self) -> Result<llm::ChatRequest, FieldError> {
-        if let Some(k) = self.extra.keys().find(|k| !PASSTHROUGH_PARAMS.contains(&k.as_str())) {
-            return Err(bad(k.clone(), format!("Unrecognized request argument supplied: {k}")));
-        }
         if self.model.trim().is_empty() {
             return Err(bad("model", "model must not be empty"));
         }
@@ -286,6 +288,7 @@ impl ChatCompletionRequest {
             return Err(bad("max_tokens", "max_tokens must be at least 1"));
         }
         let stream = self.stream.unwrap_or(false);
+        let (top_k, extra) = split_top_k(&self.extra);
         Ok(llm::ChatRequest {
             model: self.model.clone(),
             messages,
@@ -304,11 +307,25 @@ impl ChatCompletionRequest {
             presence_penalty: self.presence_penalty,
             seed: self.seed,
             user: self.user.clone(),
+            reasoning_effort: self.reasoning_effort.clone(),
+            metadata: self.metadata.clone(),
+            top_k,
+            extra,
         })
     }
 
-    /// The wire request for an OpenAI-format upstream.
+    /// The wire request for an OpenAI-format upstream: every parameter the client sent, its
+    /// extras (and then `extra`) included.
     pub fn from_canonical(req: &llm::ChatRequest, model: &str, stream: bool, extra: &Map<String, Value>) -> Self {
+        let mut extras = req.extra.clone();
+        if let Some(k) = req.top_k {
+            extras.insert("top_k".into(), k.into());
+        }
+        extras.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // A field the wire type models is never duplicated from the extras.
+        for modelled in ["model", "messages", "stream", "stream_options", "layerr"] {
+            extras.remove(modelled);
+        }
         ChatCompletionRequest {
             model: model.to_string(),
             messages: req.messages.iter().map(wire_message).collect(),
@@ -357,10 +374,23 @@ impl ChatCompletionRequest {
             presence_penalty: req.presence_penalty,
             seed: req.seed,
             user: req.user.clone(),
+            reasoning_effort: req.reasoning_effort.clone(),
+            metadata: req.metadata.clone(),
             layerr: None,
-            extra: extra.clone(),
+            extra: extras,
         }
     }
+}
+
+/// `top_k` as a canonical field when it is a positive integer; any other value (vLLM's `-1`
+/// disables it) stays an extra, forwarded as it is.
+fn split_top_k(extra: &Map<String, Value>) -> (Option<u32>, Map<String, Value>) {
+    let mut extra = extra.clone();
+    let top_k = extra.get("top_k").and_then(Value::as_u64).filter(|k| *k >= 1).and_then(|k| u32::try_from(k).ok());
+    if top_k.is_some() {
+        extra.remove("top_k");
+    }
+    (top_k, extra)
 }
 
 pub fn wire_message(m: &llm::Message) -> WireMessage {
@@ -460,6 +490,8 @@ pub struct ChatCompletion {
     pub usage: Option<WireUsage>,
     #[serde(default)]
     pub system_fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
 }
 
 fn completion_object() -> String {
@@ -505,9 +537,13 @@ impl ChatCompletion {
                         tool_call_id: None,
                     },
                     finish_reason: c.finish_reason.as_deref().and_then(finish_reason),
+                    logprobs: c.logprobs.clone().filter(|l| !l.is_null()),
+                    refusal: c.message.refusal.clone(),
                 })
                 .collect(),
             usage: self.usage.as_ref().map(llm::Usage::from),
+            system_fingerprint: self.system_fingerprint.clone(),
+            service_tier: self.service_tier.clone(),
         }
     }
 
@@ -521,21 +557,19 @@ impl ChatCompletion {
                 .choices
                 .iter()
                 .map(|c| {
-                    let mut message = wire_message(&c.message);
                     // OpenAI always sends `content` (null with tool calls).
-                    if message.content.is_none() {
-                        message.content = None;
-                    }
+                    let message = WireMessage { refusal: c.refusal.clone(), ..wire_message(&c.message) };
                     WireChoice {
                         index: c.index,
                         message,
                         finish_reason: c.finish_reason.map(|f| f.as_str().to_string()),
-                        logprobs: None,
+                        logprobs: c.logprobs.clone(),
                     }
                 })
                 .collect(),
             usage: r.usage.as_ref().map(WireUsage::from),
-            system_fingerprint: None,
+            system_fingerprint: r.system_fingerprint.clone(),
+            service_tier: r.service_tier.clone(),
         }
     }
 }
@@ -568,6 +602,8 @@ pub struct Delta {
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ChunkToolCall>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -596,6 +632,10 @@ pub struct ChatCompletionChunk {
     pub choices: Vec<ChunkChoice>,
     #[serde(default)]
     pub usage: Option<WireUsage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
 }
 
 fn chunk_object() -> String {
@@ -672,6 +712,247 @@ pub struct ModelList {
     pub data: Vec<ModelObject>,
 }
 
+/// A legacy `prompt`: one string, or an array of strings (token arrays are not accepted).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Prompt {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `POST /v1/completions` (legacy text completions), answered by a chat model: the prompt is
+/// the user message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompletionRequest {
+    pub model: String,
+    pub prompt: Prompt,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    /// How many most likely tokens to return for each position (0..=5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_of: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logit_bias: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub layerr: Option<LayerrOptions>,
+    /// Provider extras, forwarded like the chat route's.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The legacy default of `max_tokens` (OpenAI documents 16).
+pub const LEGACY_MAX_TOKENS: u32 = 16;
+
+impl CompletionRequest {
+    /// The prompt text (one prompt per request).
+    pub fn prompt_text(&self) -> Result<&str, FieldError> {
+        match &self.prompt {
+            Prompt::One(p) => Ok(p),
+            Prompt::Many(v) if v.len() == 1 => Ok(&v[0]),
+            Prompt::Many(v) if v.is_empty() => Err(bad("prompt", "prompt must not be empty")),
+            Prompt::Many(_) => {
+                Err(bad("prompt", "one prompt per request is supported: send several prompts as separate requests"))
+            }
+        }
+    }
+
+    /// The chat request that answers it (validated as a chat request is), and the parameters
+    /// no chat model can honour: `suffix`, and `best_of` above `n`.
+    pub fn to_canonical(&self) -> Result<(llm::ChatRequest, Vec<String>), FieldError> {
+        let prompt = self.prompt_text()?.to_string();
+        if prompt.is_empty() {
+            return Err(bad("prompt", "prompt must not be empty"));
+        }
+        if let Some(l) = self.logprobs {
+            if l > 5 {
+                return Err(bad("logprobs", "logprobs must be between 0 and 5"));
+            }
+        }
+        let n = self.n.unwrap_or(1);
+        if let Some(b) = self.best_of {
+            if b < n {
+                return Err(bad("best_of", "best_of must be at least n"));
+            }
+        }
+        let mut extra = self.extra.clone();
+        if let Some(l) = self.logprobs {
+            extra.insert("logprobs".into(), Value::Bool(true));
+            extra.insert("top_logprobs".into(), l.into());
+        }
+        if let Some(b) = &self.logit_bias {
+            extra.insert("logit_bias".into(), b.clone());
+        }
+        let chat = ChatCompletionRequest {
+            model: self.model.clone(),
+            messages: vec![WireMessage {
+                role: Role::User,
+                content: Some(Content::Text(prompt)),
+                name: None,
+                tool_calls: None,
+                tool_call_id: None,
+                refusal: None,
+            }],
+            stream: self.stream,
+            stream_options: self.stream_options.clone(),
+            tools: None,
+            tool_choice: None,
+            parallel_tool_calls: None,
+            response_format: None,
+            n: self.n,
+            stop: self.stop.clone(),
+            max_tokens: Some(self.max_tokens.unwrap_or(LEGACY_MAX_TOKENS)),
+            max_completion_tokens: None,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            frequency_penalty: self.frequency_penalty,
+            presence_penalty: self.presence_penalty,
+            seed: self.seed,
+            user: self.user.clone(),
+            reasoning_effort: None,
+            metadata: None,
+            layerr: None,
+            extra,
+        };
+        let req = chat.to_canonical()?;
+        let mut dropped = Vec::new();
+        if self.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
+            dropped.push("suffix".to_string());
+        }
+        if self.best_of.is_some_and(|b| b > n) {
+            dropped.push("best_of".to_string());
+        }
+        Ok((req, dropped))
+    }
+}
+
+/// One legacy choice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TextChoice {
+    pub text: String,
+    pub index: u32,
+    pub logprobs: Option<LegacyLogprobs>,
+    pub finish_reason: Option<String>,
+}
+
+/// The legacy `logprobs` object: per token, its text, log probability, the most likely
+/// alternatives and its offset in the text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LegacyLogprobs {
+    pub tokens: Vec<String>,
+    pub token_logprobs: Vec<Option<f64>>,
+    pub top_logprobs: Vec<Map<String, Value>>,
+    pub text_offset: Vec<usize>,
+}
+
+impl LegacyLogprobs {
+    /// From chat logprobs (`{"content": [{"token", "logprob", "top_logprobs": [...]}]}`), the
+    /// offsets counted from `offset`.
+    pub fn from_chat(v: &Value, offset: usize) -> Option<LegacyLogprobs> {
+        let content = v.get("content")?.as_array()?;
+        let mut out = LegacyLogprobs::default();
+        let mut at = offset;
+        for t in content {
+            let token = t.get("token").and_then(Value::as_str).unwrap_or_default().to_string();
+            out.text_offset.push(at);
+            at += token.len();
+            out.token_logprobs.push(t.get("logprob").and_then(Value::as_f64));
+            let mut top = Map::new();
+            for alt in t.get("top_logprobs").and_then(Value::as_array).into_iter().flatten() {
+                if let (Some(tok), Some(lp)) = (alt.get("token").and_then(Value::as_str), alt.get("logprob")) {
+                    top.insert(tok.to_string(), lp.clone());
+                }
+            }
+            out.top_logprobs.push(top);
+            out.tokens.push(token);
+        }
+        Some(out)
+    }
+}
+
+/// A legacy completion, or one streamed chunk of it (same shape, `object: text_completion`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TextCompletion {
+    pub id: String,
+    pub object: String,
+    pub created: i64,
+    pub model: String,
+    pub choices: Vec<TextChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<WireUsage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+}
+
+/// The legacy id for a chat response id (`chatcmpl-x` → `cmpl-x`).
+pub fn legacy_id(chat_id: &str) -> String {
+    format!("cmpl-{}", chat_id.strip_prefix("chatcmpl-").unwrap_or(chat_id))
+}
+
+impl TextCompletion {
+    /// The legacy answer of a chat response; `echo` puts the prompt before each text.
+    pub fn from_chat(r: &llm::ChatResponse, echo: Option<&str>) -> Self {
+        let prefix = echo.unwrap_or_default();
+        TextCompletion {
+            id: legacy_id(&r.id),
+            object: "text_completion".into(),
+            created: r.created,
+            model: r.model.clone(),
+            choices: r
+                .choices
+                .iter()
+                .map(|c| TextChoice {
+                    text: format!("{prefix}{}", c.message.content_text()),
+                    index: c.index,
+                    logprobs: c.logprobs.as_ref().and_then(|l| LegacyLogprobs::from_chat(l, prefix.len())),
+                    finish_reason: c.finish_reason.map(legacy_finish_reason),
+                })
+                .collect(),
+            usage: r.usage.as_ref().map(|u| WireUsage {
+                prompt_tokens_details: None,
+                completion_tokens_details: None,
+                ..WireUsage::from(u)
+            }),
+            system_fingerprint: r.system_fingerprint.clone(),
+        }
+    }
+}
+
+/// Legacy finish reasons are `stop`, `length` and `content_filter`.
+pub fn legacy_finish_reason(f: FinishReason) -> String {
+    match f {
+        FinishReason::Length => "length",
+        FinishReason::ContentFilter => "content_filter",
+        FinishReason::Stop | FinishReason::ToolCalls => "stop",
+    }
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -714,9 +995,82 @@ mod tests {
         };
         assert_eq!(base(serde_json::json!({"temperature": 3})), "temperature");
         assert_eq!(base(serde_json::json!({"n": 0})), "n");
-        assert_eq!(base(serde_json::json!({"bogus": 1})), "bogus");
         assert_eq!(base(serde_json::json!({"messages": []})), "messages");
+        assert_eq!(
+            base(serde_json::json!({"metadata": {"a": "b"}, "reasoning_effort": "x", "messages": []})),
+            "messages"
+        );
         assert_eq!(base(serde_json::json!({"tool_choice": "required"})), "tool_choice");
         assert_eq!(base(serde_json::json!({"response_format": {"type": "xml"}})), "response_format.type");
+    }
+
+    #[test]
+    fn unknown_fields_are_extras_not_errors() {
+        let r = parse(serde_json::json!({
+            "model": "m", "messages": [{"role": "user", "content": "x"}],
+            "bogus": 1, "top_k": 5, "repetition_penalty": 1.1, "logprobs": true
+        }))
+        .unwrap();
+        assert_eq!(r.top_k, Some(5));
+        assert_eq!(r.extra["bogus"], 1);
+        assert_eq!(r.extra["repetition_penalty"], 1.1);
+        assert_eq!(r.extra["logprobs"], true);
+        assert!(!r.extra.contains_key("top_k"));
+    }
+
+    #[test]
+    fn response_extras_round_trip() {
+        let lp = serde_json::json!({"content": [{"token": "a", "logprob": -0.5, "top_logprobs": []}], "refusal": null});
+        let wire: ChatCompletion = serde_json::from_value(serde_json::json!({
+            "id": "x", "object": "chat.completion", "created": 1, "model": "m",
+            "system_fingerprint": "fp_1", "service_tier": "flex",
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": lp,
+                         "message": {"role": "assistant", "content": null, "refusal": "I can't"}}]
+        }))
+        .unwrap();
+        let canonical = wire.to_canonical();
+        assert_eq!(canonical.system_fingerprint.as_deref(), Some("fp_1"));
+        assert_eq!(canonical.choices[0].refusal.as_deref(), Some("I can't"));
+        let back = serde_json::to_value(ChatCompletion::from_canonical(&canonical)).unwrap();
+        assert_eq!(back["system_fingerprint"], "fp_1");
+        assert_eq!(back["service_tier"], "flex");
+        assert_eq!(back["choices"][0]["logprobs"], lp);
+        assert_eq!(back["choices"][0]["message"]["refusal"], "I can't");
+        assert!(back["choices"][0]["message"]["content"].is_null());
+    }
+
+    #[test]
+    fn a_legacy_completion_becomes_a_chat_request() {
+        let body: CompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m", "prompt": ["Say hi"], "logprobs": 2, "echo": true, "suffix": "!", "best_of": 3, "n": 1,
+            "seed": 4, "stop": "\n", "top_k": 3
+        }))
+        .unwrap();
+        let (req, dropped) = body.to_canonical().unwrap();
+        assert_eq!(req.last_user_text(), "Say hi");
+        assert_eq!(req.max_tokens, Some(LEGACY_MAX_TOKENS));
+        assert_eq!(req.extra["logprobs"], true);
+        assert_eq!(req.extra["top_logprobs"], 2);
+        assert_eq!((req.seed, req.top_k, req.stop.clone()), (Some(4), Some(3), vec!["\n".to_string()]));
+        assert_eq!(dropped, ["suffix", "best_of"]);
+        let many: CompletionRequest =
+            serde_json::from_value(serde_json::json!({"model": "m", "prompt": ["a", "b"]})).unwrap();
+        assert_eq!(many.to_canonical().unwrap_err().0, "prompt");
+        let bad: CompletionRequest =
+            serde_json::from_value(serde_json::json!({"model": "m", "prompt": "a", "logprobs": 9})).unwrap();
+        assert_eq!(bad.to_canonical().unwrap_err().0, "logprobs");
+    }
+
+    #[test]
+    fn chat_logprobs_become_legacy_logprobs() {
+        let chat = serde_json::json!({"content": [
+            {"token": "Hi", "logprob": -0.1, "top_logprobs": [{"token": "Hi", "logprob": -0.1}, {"token": "Yo", "logprob": -2.0}]},
+            {"token": "!", "logprob": -0.3, "top_logprobs": []}
+        ]});
+        let l = LegacyLogprobs::from_chat(&chat, 4).unwrap();
+        assert_eq!(l.tokens, ["Hi", "!"]);
+        assert_eq!(l.token_logprobs, [Some(-0.1), Some(-0.3)]);
+        assert_eq!(l.text_offset, [4, 6]);
+        assert_eq!(l.top_logprobs[0]["Yo"], -2.0);
     }
 }

@@ -18,7 +18,7 @@ use super::attempts::{Limit, Won};
 use super::error::ChatError;
 use super::record::Recorder;
 use super::Run;
-use crate::llm::{FinishReason, StreamEvent, ToolCallDelta, Usage};
+use crate::llm::{FinishReason, StreamEvent, StreamExtras, ToolCallDelta, Usage};
 use crate::providers::{self, ErrorKind, EventStream, ProviderError};
 use crate::routing::Target;
 
@@ -75,6 +75,9 @@ pub enum Streamed {
         index: u32,
         reason: FinishReason,
     },
+    /// What an OpenAI-format upstream streamed besides text and tool calls (log probabilities,
+    /// refusal text, `system_fingerprint`, `service_tier`), for framings that carry it.
+    Extras(StreamExtras),
     /// The answer is complete: the last event of a stream that did not fail.
     Done(Outcome),
     /// The upstream failed after its first event (too late to fall back): the last event.
@@ -219,6 +222,10 @@ impl State {
             StreamEvent::Finish { index, reason } => {
                 self.finish = Some(reason);
                 self.out.push_back(Streamed::Finish { index, reason });
+            }
+            StreamEvent::Extras(x) => {
+                self.chars_out += x.refusal.as_deref().map_or(0, str::len);
+                self.out.push_back(Streamed::Extras(x));
             }
             StreamEvent::Usage(u) => {
                 // Some upstreams report usage in parts (input first, output at the end).

@@ -6,6 +6,7 @@ pub mod anthropic;
 pub mod auth;
 pub mod budget;
 pub mod chat;
+pub mod completions;
 pub mod conversations;
 pub mod economics;
 pub mod envelope;

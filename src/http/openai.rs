@@ -29,6 +29,7 @@ use crate::state::Principal;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/completions", post(super::completions::completions))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{*model}", get(get_model))
         .route("/v1/embeddings", post(embeddings))
@@ -59,6 +60,8 @@ async fn chat_completions(
     };
     let content =
         (ws.runtime.content_capture == ContentCapture::Full).then(|| serde_json::to_value(&body).unwrap_or_default());
+    let report = crate::providers::passthrough::DroppedByKind::of(&req);
+    let slug = ws.slug.clone();
     let ctx = ChatCtx {
         key_id: p.key_id().to_string(),
         workspace: ws,
@@ -78,6 +81,8 @@ async fn chat_completions(
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());
+    let dropped = super::completions::dropped_params(&app, &slug, &explain, &report);
+    super::completions::dropped_header(&dropped, resp.headers_mut());
     resp
 }
 

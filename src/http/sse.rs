@@ -37,14 +37,17 @@ impl OpenAiFramer {
             model: self.info.model.clone(),
             choices,
             usage,
+            system_fingerprint: None,
+            service_tier: None,
         })
     }
 
-    /// The frames that open the stream: each choice's assistant role.
+    /// The frames that open the stream: each choice's assistant role (no content yet: an answer
+    /// that is a tool call keeps `content` null).
     pub fn opening(&self) -> Vec<Bytes> {
         (0..self.info.n)
             .map(|index| {
-                let delta = Delta { role: Some(Role::Assistant), content: Some(String::new()), tool_calls: None };
+                let delta = Delta { role: Some(Role::Assistant), ..Delta::default() };
                 self.chunk(vec![ChunkChoice { index, delta, finish_reason: None, logprobs: None }], None)
             })
             .collect()
@@ -63,7 +66,7 @@ impl OpenAiFramer {
                         function: ChunkFunction { name: t.name, arguments: Some(t.arguments) },
                     })
                     .collect();
-                let delta = Delta { role: None, content, tool_calls: (!calls.is_empty()).then_some(calls) };
+                let delta = Delta { content, tool_calls: (!calls.is_empty()).then_some(calls), ..Delta::default() };
                 vec![self.chunk(vec![ChunkChoice { index, delta, finish_reason: None, logprobs: None }], None)]
             }
             Streamed::Finish { index, reason } => vec![self.chunk(
@@ -75,6 +78,20 @@ impl OpenAiFramer {
                 }],
                 None,
             )],
+            Streamed::Extras(x) => {
+                let delta = Delta { refusal: x.refusal, ..Delta::default() };
+                let choice = ChunkChoice { index: x.index, delta, finish_reason: None, logprobs: x.logprobs };
+                vec![frame(&ChatCompletionChunk {
+                    id: self.info.id.clone(),
+                    object: "chat.completion.chunk".into(),
+                    created: self.info.created,
+                    model: self.info.model.clone(),
+                    choices: vec![choice],
+                    usage: None,
+                    system_fingerprint: x.system_fingerprint,
+                    service_tier: x.service_tier,
+                })]
+            }
             Streamed::Done(outcome) => self.closing(&outcome),
             // Too late to fall back: the client is told in the stream (no `[DONE]`).
             Streamed::Failed { message } => vec![frame(&serde_json::json!({"error": {

@@ -158,6 +158,20 @@ pub struct ChatRequest {
     pub presence_penalty: Option<f32>,
     pub seed: Option<i64>,
     pub user: Option<String>,
+    /// OpenAI's `reasoning_effort` (`none`, `minimal`, `low`, `medium`, `high`, ...), as sent:
+    /// forwarded to OpenAI-format upstreams, translated to a thinking budget where the
+    /// provider has one.
+    pub reasoning_effort: Option<String>,
+    /// OpenAI's `metadata` (string keys and values).
+    pub metadata: Option<serde_json::Map<String, Value>>,
+    /// Top-k sampling (a provider extra: vLLM, Anthropic, Gemini and Ollama have it).
+    pub top_k: Option<u32>,
+    /// Every other parameter of the inbound request, as sent: documented OpenAI parameters
+    /// Layerr does not model (`logprobs`, `logit_bias`, `service_tier`, ...) and provider
+    /// extras (what the SDKs' `extra_body` adds). Forwarded as they are to OpenAI-format
+    /// upstreams; other adapters translate what they can and report the rest
+    /// (`providers::passthrough::dropped`).
+    pub extra: serde_json::Map<String, Value>,
 }
 
 impl ChatRequest {
@@ -277,6 +291,10 @@ pub struct Choice {
     pub index: u32,
     pub message: Message,
     pub finish_reason: Option<FinishReason>,
+    /// Token log probabilities, as an OpenAI-format upstream returned them.
+    pub logprobs: Option<Value>,
+    /// The model's refusal message (OpenAI `message.refusal`).
+    pub refusal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -286,6 +304,10 @@ pub struct ChatResponse {
     pub created: i64,
     pub choices: Vec<Choice>,
     pub usage: Option<Usage>,
+    /// The backend configuration that answered (OpenAI `system_fingerprint`).
+    pub system_fingerprint: Option<String>,
+    /// The processing tier that served the request (OpenAI `service_tier`).
+    pub service_tier: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -314,6 +336,20 @@ pub enum StreamEvent {
         reason: FinishReason,
     },
     Usage(Usage),
+    /// What an OpenAI-format chunk carries besides text and tool calls, relayed as it came.
+    Extras(StreamExtras),
+}
+
+/// Per-chunk facts an OpenAI-format upstream streams: a choice's log probabilities and refusal
+/// text, and the response's `system_fingerprint` and `service_tier` (sent when first seen or
+/// changed).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StreamExtras {
+    pub index: u32,
+    pub logprobs: Option<Value>,
+    pub refusal: Option<String>,
+    pub system_fingerprint: Option<String>,
+    pub service_tier: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -6,6 +6,7 @@ pub mod anthropic;
 pub mod gemini;
 pub mod ollama;
 pub mod openai;
+pub mod passthrough;
 mod sse;
 #[cfg(test)]
 mod test_support;

@@ -10,9 +10,17 @@
 //!   answer is not validated against the schema.
 //! - `max_tokens` is required by Anthropic: 4096 when the client gave none. `temperature` is
 //!   clamped to Anthropic's 0..=1 range.
-//! - Not supported, rejected: `n > 1`. Not supported, ignored: `frequency_penalty`,
-//!   `presence_penalty`, `seed`, strict tool schemas. Embeddings: Anthropic has none (the
-//!   dispatcher answers that without calling this module).
+//! - `reasoning_effort` becomes extended thinking (`minimal`/`low` 1,024 budget tokens, `medium`
+//!   2,048, `high` 4,096; `none` is Anthropic's default), when the request allows it: Anthropic
+//!   refuses thinking with a changed `temperature`, `top_k`, `top_p` below 0.95 or a forced tool,
+//!   and the budget must stay below `max_tokens` (with no `max_tokens`, the budget is added to
+//!   the default). Thinking blocks are not surfaced, so a conversation with earlier tool calls
+//!   (whose thinking Anthropic wants back) is sent without thinking.
+//! - `top_k` is passed through; `metadata.user_id` (else `user`) becomes `metadata.user_id`.
+//! - Not supported, rejected: `n > 1`. Not supported, reported in `x-layerr-dropped-params`
+//!   ([`dropped`]): `frequency_penalty`, `presence_penalty`, `seed`, other `metadata` keys and
+//!   every extra (`logprobs`, `logit_bias`, `service_tier`, ...). Ignored: strict tool schemas.
+//!   Embeddings: Anthropic has none (the dispatcher answers that without calling this module).
 
 mod stream;
 #[cfg(test)]
@@ -27,7 +35,7 @@ use crate::llm::{
     ToolCall, ToolChoice,
 };
 use types::{
-    Block, ImageSource, MessagesRequest, MessagesResponse, Metadata, ModelList, ResponseBlock, SystemPrompt,
+    Block, ImageSource, MessagesRequest, MessagesResponse, Metadata, ModelList, ResponseBlock, SystemPrompt, Thinking,
     ToolResultContent, WireMessage, WireRole, WireTool, WireToolChoice,
 };
 
@@ -99,19 +107,80 @@ pub(super) fn build_request(req: &ChatRequest, model: &str, stream: bool) -> Res
             input_schema: t.parameters.clone(),
         })
         .collect();
+    let thinking = thinking(req);
     Ok(MessagesRequest {
         model: model.to_string(),
-        max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        max_tokens: thinking.map_or(req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS), |(_, max)| max),
         system: system_prompt(req),
         messages: convert_messages(&req.messages)?,
         stop_sequences: req.stop.clone(),
         temperature: req.temperature.map(|t| t.clamp(0.0, 1.0)),
         top_p: req.top_p,
+        top_k: req.top_k,
+        thinking: thinking.map(|(budget_tokens, _)| Thinking::Enabled { budget_tokens }),
         tool_choice: if tools.is_empty() { None } else { tool_choice(req) },
         tools,
-        metadata: req.user.as_ref().map(|u| Metadata { user_id: u.clone() }),
+        metadata: user_id(req).map(|u| Metadata { user_id: u.to_string() }),
         stream,
     })
+}
+
+/// The thinking budget `reasoning_effort` asks for.
+fn thinking_budget(effort: &str) -> Option<u32> {
+    match effort {
+        "minimal" | "low" => Some(1024),
+        "medium" => Some(2048),
+        "high" => Some(4096),
+        _ => None,
+    }
+}
+
+/// Extended thinking for `reasoning_effort`, as (budget, `max_tokens`), when Anthropic accepts it
+/// with the rest of the request.
+fn thinking(req: &ChatRequest) -> Option<(u32, u32)> {
+    let budget = thinking_budget(req.reasoning_effort.as_deref()?)?;
+    let conflicts = req.temperature.is_some_and(|t| t != 1.0)
+        || req.top_k.is_some()
+        || req.top_p.is_some_and(|p| p < 0.95)
+        || matches!(req.tool_choice, Some(ToolChoice::Required | ToolChoice::Function(_)))
+        // A tool loop needs the earlier turns' thinking blocks back, which are not kept.
+        || req.messages.iter().any(|m| m.role == Role::Assistant && !m.tool_calls.is_empty());
+    if conflicts {
+        return None;
+    }
+    match req.max_tokens {
+        None => Some((budget, budget + DEFAULT_MAX_TOKENS)),
+        Some(max) if max > budget => Some((budget, max)),
+        Some(_) => None,
+    }
+}
+
+/// The end user: `metadata.user_id`, else `user`.
+fn user_id(req: &ChatRequest) -> Option<&str> {
+    let meta = req.metadata.as_ref().and_then(|m| m.get("user_id")).and_then(Value::as_str);
+    meta.or(req.user.as_deref())
+}
+
+/// The request's parameters this adapter does not send to Anthropic.
+pub(super) fn dropped(req: &ChatRequest) -> Vec<String> {
+    let mut out: Vec<String> = [
+        ("frequency_penalty", req.frequency_penalty.is_some()),
+        ("presence_penalty", req.presence_penalty.is_some()),
+        ("seed", req.seed.is_some()),
+        ("reasoning_effort", req.reasoning_effort.as_deref().is_some_and(|e| e != "none") && thinking(req).is_none()),
+        ("user", req.user.is_some() && user_id(req) != req.user.as_deref()),
+    ]
+    .into_iter()
+    .filter(|(_, dropped)| *dropped)
+    .map(|(name, _)| name.to_string())
+    .collect();
+    for (k, v) in req.metadata.iter().flatten() {
+        if k != "user_id" || !v.is_string() {
+            out.push(format!("metadata.{k}"));
+        }
+    }
+    out.extend(super::passthrough::requested_extras(req, &[]));
+    out
 }
 
 /// System and developer messages, plus the JSON-mode instruction: one text, or blocks when a
@@ -287,7 +356,11 @@ pub(super) fn to_canonical(resp: MessagesResponse, model: &str) -> ChatResponse 
             index: 0,
             message: Message { role: Role::Assistant, content, name: None, tool_calls, tool_call_id: None },
             finish_reason: resp.stop_reason.as_deref().map(finish_reason),
+            logprobs: None,
+            refusal: None,
         }],
         usage: Some(resp.usage.to_canonical()),
+        system_fingerprint: None,
+        service_tier: None,
     }
 }

@@ -26,6 +26,10 @@ pub struct MessagesRequest {
     pub temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<Thinking>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<WireTool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,6 +38,14 @@ pub struct MessagesRequest {
     pub metadata: Option<Metadata>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+}
+
+/// Extended thinking: `{"type": "enabled", "budget_tokens": n}` (at least 1024, below
+/// `max_tokens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Thinking {
+    Enabled { budget_tokens: u32 },
 }
 
 #[derive(Debug, Serialize)]

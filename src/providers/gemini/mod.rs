@@ -9,7 +9,12 @@
 //! - JSON modes: `responseMimeType: application/json`, plus `responseSchema` for `json_schema`.
 //!   Schemas (response and tool parameters) are reduced to Gemini's OpenAPI subset: local
 //!   `$ref`s inlined, unsupported keywords such as `additionalProperties` dropped.
-//! - `n` → `candidateCount`; `seed`, presence and frequency penalties are passed through.
+//! - `n` → `candidateCount`; `seed`, `top_k` (`topK`), presence and frequency penalties are
+//!   passed through. `reasoning_effort` sets `thinkingConfig.thinkingBudget` as Google's OpenAI
+//!   compatibility layer does (`minimal`/`low` 1,024, `medium` 8,192, `high` 24,576); `none` is
+//!   not sent (Gemini 2.5 Pro cannot turn thinking off). What has no equivalent (`user`,
+//!   `metadata`, `parallel_tool_calls: false`, logprobs and the other extras) is reported in
+//!   `x-layerr-dropped-params` ([`dropped`]).
 //! - Embeddings use `:batchEmbedContents`; Gemini reports no token counts for them, so usage is
 //!   estimated locally (about 4 characters a token) and marked `estimated`.
 //! - Not supported: thought signatures are not carried across turns (Gemini 3 models that
@@ -186,6 +191,8 @@ pub(super) fn build_request(req: &ChatRequest) -> Result<GenerateContentRequest,
         seed: req.seed,
         presence_penalty: req.presence_penalty,
         frequency_penalty: req.frequency_penalty,
+        top_k: req.top_k,
+        thinking_config: thinking_budget(req).map(|thinking_budget| types::ThinkingConfig { thinking_budget }),
     };
     Ok(GenerateContentRequest {
         contents,
@@ -194,6 +201,32 @@ pub(super) fn build_request(req: &ChatRequest) -> Result<GenerateContentRequest,
         tool_config,
         generation_config: (generation_config != GenerationConfig::default()).then_some(generation_config),
     })
+}
+
+/// The thinking budget `reasoning_effort` asks for.
+fn thinking_budget(req: &ChatRequest) -> Option<u32> {
+    match req.reasoning_effort.as_deref()? {
+        "minimal" | "low" => Some(1024),
+        "medium" => Some(8192),
+        "high" => Some(24576),
+        _ => None,
+    }
+}
+
+/// The request's parameters this adapter does not send to Gemini.
+pub(super) fn dropped(req: &ChatRequest) -> Vec<String> {
+    let mut out: Vec<String> = [
+        ("reasoning_effort", req.reasoning_effort.is_some() && thinking_budget(req).is_none()),
+        ("user", req.user.is_some()),
+        ("metadata", req.metadata.as_ref().is_some_and(|m| !m.is_empty())),
+        ("parallel_tool_calls", req.parallel_tool_calls == Some(false)),
+    ]
+    .into_iter()
+    .filter(|(_, dropped)| *dropped)
+    .map(|(name, _)| name.to_string())
+    .collect();
+    out.extend(super::passthrough::requested_extras(req, &[]));
+    out
 }
 
 /// Tool parameters as a Gemini schema; an object without properties is left out (Gemini
@@ -382,6 +415,8 @@ pub(super) fn to_canonical(resp: GenerateContentResponse, model: &str) -> Result
                 index: c.index.unwrap_or(i as u32),
                 message: Message { role: Role::Assistant, content, name: None, tool_calls, tool_call_id: None },
                 finish_reason: reason,
+                logprobs: None,
+                refusal: None,
             }
         })
         .collect();
@@ -394,6 +429,8 @@ pub(super) fn to_canonical(resp: GenerateContentResponse, model: &str) -> Result
             index: 0,
             message: Message::text(Role::Assistant, ""),
             finish_reason: Some(FinishReason::ContentFilter),
+            logprobs: None,
+            refusal: None,
         });
     }
     choices.sort_by_key(|c| c.index);
@@ -403,5 +440,7 @@ pub(super) fn to_canonical(resp: GenerateContentResponse, model: &str) -> Result
         created: now_secs(),
         choices,
         usage: resp.usage_metadata.map(|u| u.to_canonical()),
+        system_fingerprint: None,
+        service_tier: None,
     })
 }

@@ -6,7 +6,11 @@
 //!   results carry `tool_name`, found from the matching earlier tool call.
 //! - Ollama gives tool calls no ids: they get `call_<index>`.
 //! - JSON modes: `format: "json"`, or `format: <schema>` for `json_schema`.
-//! - `max_tokens`, `temperature`, `top_p`, `stop`, `seed` and the penalties go in `options`.
+//! - `max_tokens`, `temperature`, `top_p`, `stop`, `seed`, the penalties, `top_k` and the extra
+//!   `min_p` (same name and meaning as vLLM's) go in `options`. What has no equivalent
+//!   (`reasoning_effort`, `user`, `metadata`, a forced `tool_choice`, `parallel_tool_calls:
+//!   false`, logprobs and the other extras) is reported in `x-layerr-dropped-params`
+//!   ([`dropped`]).
 //! - Usage: `prompt_eval_count` / `eval_count`; Ollama leaves them out (e.g. when the prompt was
 //!   fully cached), in which case they are estimated locally and marked `estimated`.
 //! - Not supported: `n > 1` (rejected); `tool_choice` other than `none` (Ollama has no such
@@ -125,6 +129,8 @@ pub(super) fn build_request(req: &ChatRequest, model: &str, stream: bool) -> Res
         seed: req.seed,
         presence_penalty: req.presence_penalty,
         frequency_penalty: req.frequency_penalty,
+        top_k: req.top_k,
+        min_p: min_p(req),
     };
     Ok(ChatBody {
         model: model.to_string(),
@@ -134,6 +140,30 @@ pub(super) fn build_request(req: &ChatRequest, model: &str, stream: bool) -> Res
         format,
         options: (options != Options::default()).then_some(options),
     })
+}
+
+/// The extra `min_p`, when it is a number.
+fn min_p(req: &ChatRequest) -> Option<f32> {
+    req.extra.get("min_p").and_then(Value::as_f64).map(|p| p as f32)
+}
+
+/// The request's parameters this adapter does not send to Ollama.
+pub(super) fn dropped(req: &ChatRequest) -> Vec<String> {
+    let forced = matches!(req.tool_choice, Some(ToolChoice::Required | ToolChoice::Function(_)));
+    let mut out: Vec<String> = [
+        ("reasoning_effort", req.reasoning_effort.is_some()),
+        ("user", req.user.is_some()),
+        ("metadata", req.metadata.as_ref().is_some_and(|m| !m.is_empty())),
+        ("tool_choice", forced && !req.tools.is_empty()),
+        ("parallel_tool_calls", req.parallel_tool_calls == Some(false)),
+    ]
+    .into_iter()
+    .filter(|(_, dropped)| *dropped)
+    .map(|(name, _)| name.to_string())
+    .collect();
+    let translated: &[&str] = if min_p(req).is_some() { &["min_p"] } else { &[] };
+    out.extend(super::passthrough::requested_extras(req, translated));
+    out
 }
 
 fn convert_messages(messages: &[Message]) -> Result<Vec<WireMessage>, ProviderError> {
@@ -256,7 +286,11 @@ pub(super) fn to_canonical(chunk: ChatChunk, req: &ChatRequest, model: &str) -> 
             index: 0,
             message: Message { role: Role::Assistant, content, name: None, tool_calls: calls, tool_call_id: None },
             finish_reason: Some(finish),
+            logprobs: None,
+            refusal: None,
         }],
         usage: Some(usage),
+        system_fingerprint: None,
+        service_tier: None,
     })
 }

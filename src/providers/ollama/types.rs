@@ -76,6 +76,10 @@ pub struct Options {
     pub presence_penalty: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frequency_penalty: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_p: Option<f32>,
 }
 
 /// A whole answer (`stream: false`) or one NDJSON line of a streamed one; the last line has

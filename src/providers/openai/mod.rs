@@ -7,7 +7,8 @@ use futures::StreamExt;
 use super::{decode, send, sse, ErrorKind, EventStream, ProviderError, Upstream};
 use crate::api::openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingsResponse, ModelList};
 use crate::llm::{
-    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RemoteModel, StreamEvent, ToolCallDelta, Usage,
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RemoteModel, StreamEvent, StreamExtras,
+    ToolCallDelta, Usage,
 };
 
 /// Azure-style deployments put the model in the path: a base URL containing `{model}` gets it
@@ -34,6 +35,9 @@ fn request(up: &Upstream<'_>, model: &str, path: &str) -> reqwest::RequestBuilde
     rb
 }
 
+/// Every parameter the client sent reaches the upstream: the modelled ones, and the documented
+/// and extra ones the canonical request carries in `extra` (OpenAI-compatible servers honour
+/// their own extras, such as vLLM's `top_k` and `repetition_penalty`). Nothing is dropped.
 pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
     let body = ChatCompletionRequest::from_canonical(req, model, false, &Default::default());
     let resp = send(request(up, model, "/chat/completions").json(&body)).await?;
@@ -46,6 +50,8 @@ pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result
     let body = ChatCompletionRequest::from_canonical(req, model, true, &Default::default());
     let resp = super::expect_sse(send(request(up, model, "/chat/completions").json(&body)).await?).await?;
     let mut started = false;
+    // The response-level facts last relayed, so they are sent again only when they change.
+    let mut seen: (Option<String>, Option<String>) = (None, None);
     // `[DONE]` ends the answer: stop there rather than wait for the upstream to close the body.
     let events = sse::events(resp.bytes_stream())
         .take_while(|ev| futures::future::ready(!matches!(ev, Ok(e) if e.data == "[DONE]")))
@@ -79,7 +85,7 @@ pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result
                                 model: (!chunk.model.is_empty()).then(|| chunk.model.clone()),
                             }));
                         }
-                        out.extend(chunk_events(&chunk).into_iter().map(Ok));
+                        out.extend(chunk_events(&chunk, &mut seen).into_iter().map(Ok));
                         out
                     }
                 },
@@ -89,8 +95,22 @@ pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result
     Ok(Box::pin(events))
 }
 
-fn chunk_events(chunk: &ChatCompletionChunk) -> Vec<StreamEvent> {
+/// The canonical events of one chunk. `seen` holds the `system_fingerprint` and `service_tier`
+/// already relayed.
+fn chunk_events(chunk: &ChatCompletionChunk, seen: &mut (Option<String>, Option<String>)) -> Vec<StreamEvent> {
     let mut out = Vec::new();
+    let fingerprint = chunk.system_fingerprint.clone().filter(|f| seen.0.as_ref() != Some(f));
+    let tier = chunk.service_tier.clone().filter(|t| seen.1.as_ref() != Some(t));
+    if fingerprint.is_some() || tier.is_some() {
+        seen.0 = fingerprint.clone().or(seen.0.take());
+        seen.1 = tier.clone().or(seen.1.take());
+        out.push(StreamEvent::Extras(StreamExtras {
+            index: chunk.choices.first().map_or(0, |c| c.index),
+            system_fingerprint: fingerprint,
+            service_tier: tier,
+            ..StreamExtras::default()
+        }));
+    }
     for c in &chunk.choices {
         let tool_calls: Vec<ToolCallDelta> = c
             .delta
@@ -104,8 +124,20 @@ fn chunk_events(chunk: &ChatCompletionChunk) -> Vec<StreamEvent> {
                 arguments: t.function.arguments.clone().unwrap_or_default(),
             })
             .collect();
-        if c.delta.content.as_deref().is_some_and(|s| !s.is_empty()) || !tool_calls.is_empty() {
-            out.push(StreamEvent::Delta { index: c.index, content: c.delta.content.clone(), tool_calls });
+        // Empty content is no content: a tool call's delta keeps `content` null.
+        let content = c.delta.content.clone().filter(|s| !s.is_empty());
+        if content.is_some() || !tool_calls.is_empty() {
+            out.push(StreamEvent::Delta { index: c.index, content, tool_calls });
+        }
+        let logprobs = c.logprobs.clone().filter(|l| !l.is_null());
+        let refusal = c.delta.refusal.clone().filter(|r| !r.is_empty());
+        if logprobs.is_some() || refusal.is_some() {
+            out.push(StreamEvent::Extras(StreamExtras {
+                index: c.index,
+                logprobs,
+                refusal,
+                ..StreamExtras::default()
+            }));
         }
         if let Some(reason) = c.finish_reason.as_deref().and_then(crate::api::openai::finish_reason) {
             out.push(StreamEvent::Finish { index: c.index, reason });
@@ -155,4 +187,45 @@ pub async fn models(up: &Upstream<'_>) -> Result<Vec<RemoteModel>, ProviderError
     let bytes = super::read_body(resp).await?;
     let list: ModelList = decode(&bytes)?;
     Ok(list.data.into_iter().map(|m| RemoteModel { id: m.id, owned_by: Some(m.owned_by) }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn chunk(v: serde_json::Value) -> ChatCompletionChunk {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_tool_call_keeps_null_content_and_extras_are_relayed_once() {
+        let mut seen = (None, None);
+        let first = chunk(json!({"id": "c", "model": "m", "system_fingerprint": "fp_1", "service_tier": "default",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "", "tool_calls": [
+                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}]}}]}));
+        let evs = chunk_events(&first, &mut seen);
+        assert_eq!(
+            evs[0],
+            StreamEvent::Extras(StreamExtras {
+                system_fingerprint: Some("fp_1".into()),
+                service_tier: Some("default".into()),
+                ..StreamExtras::default()
+            })
+        );
+        match &evs[1] {
+            StreamEvent::Delta { content, tool_calls, .. } => {
+                assert_eq!(*content, None, "empty content is no content");
+                assert_eq!(tool_calls[0].id.as_deref(), Some("call_1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let lp = json!({"content": [{"token": "Hi", "logprob": -0.1, "bytes": [72, 105], "top_logprobs": []}]});
+        let next = chunk(json!({"id": "c", "model": "m", "system_fingerprint": "fp_1", "service_tier": "default",
+            "choices": [{"index": 0, "delta": {"content": "Hi"}, "logprobs": lp}]}));
+        let evs = chunk_events(&next, &mut seen);
+        assert_eq!(evs.len(), 2, "the fingerprint is not repeated: {evs:?}");
+        assert_eq!(evs[1], StreamEvent::Extras(StreamExtras { logprobs: Some(lp), ..StreamExtras::default() }));
+    }
 }

@@ -1,0 +1,189 @@
+//! Faithful pass-through: what each upstream kind does not receive of a request. OpenAI-format
+//! upstreams get every parameter (the extras included, as the SDKs' `extra_body` means); the
+//! other adapters translate what their provider documents an equivalent for and report the rest
+//! here, for the `x-layerr-dropped-params` header. Each adapter's `dropped` sits next to the
+//! translation it describes.
+
+use serde_json::Value;
+
+use super::ProviderKind;
+use crate::llm::ChatRequest;
+
+/// The parameters of `req` an upstream of `kind` does not receive, in the client's names
+/// (`metadata.<key>` for single metadata keys).
+pub fn dropped(kind: ProviderKind, req: &ChatRequest) -> Vec<String> {
+    let mut out = match kind {
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => vec![],
+        ProviderKind::Anthropic => super::anthropic::dropped(req),
+        ProviderKind::Gemini => super::gemini::dropped(req),
+        ProviderKind::Ollama => super::ollama::dropped(req),
+    };
+    out.dedup();
+    out
+}
+
+/// The same for every kind of upstream a request could go to, worked out before the request is
+/// sent (it moves into the service): the handler picks the one that answered.
+#[derive(Debug, Clone, Default)]
+pub struct DroppedByKind(Vec<(ProviderKind, Vec<String>)>);
+
+impl DroppedByKind {
+    pub fn of(req: &ChatRequest) -> Self {
+        let kinds = [ProviderKind::Anthropic, ProviderKind::Gemini, ProviderKind::Ollama];
+        DroppedByKind(kinds.into_iter().map(|k| (k, dropped(k, req))).collect())
+    }
+
+    pub fn for_kind(&self, kind: ProviderKind) -> &[String] {
+        self.0.iter().find(|(k, _)| *k == kind).map_or(&[], |(_, d)| d.as_slice())
+    }
+}
+
+/// The extras (`ChatRequest::extra`) the client asked for that are not in `translated`. A null
+/// or `false` value asks for nothing (`"logprobs": false`, `"store": false`) and is not
+/// reported.
+pub(crate) fn requested_extras<'a>(req: &'a ChatRequest, translated: &'a [&str]) -> impl Iterator<Item = String> + 'a {
+    req.extra
+        .iter()
+        .filter(|(k, v)| !translated.contains(&k.as_str()) && !matches!(v, Value::Null | Value::Bool(false)))
+        .map(|(k, _)| k.clone())
+}
+
+/// The header value: `a, b`.
+pub fn header_value(dropped: &[String]) -> Option<String> {
+    (!dropped.is_empty()).then(|| dropped.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::api::openai::ChatCompletionRequest;
+
+    /// The canonical request of an inbound chat body.
+    fn canonical(body: Value) -> ChatRequest {
+        let mut v = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        for (k, val) in body.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        serde_json::from_value::<ChatCompletionRequest>(v).unwrap().to_canonical().unwrap()
+    }
+
+    fn everything() -> Value {
+        json!({
+            "reasoning_effort": "high", "logprobs": true, "top_logprobs": 3, "logit_bias": {"50256": -100},
+            "metadata": {"user_id": "u-1", "tag": "x"}, "store": true, "service_tier": "flex", "verbosity": "low",
+            "prompt_cache_key": "k", "safety_identifier": "s", "seed": 7, "top_k": 5,
+            "repetition_penalty": 1.1, "prompt_cache_retention": "24h"
+        })
+    }
+
+    #[test]
+    fn an_openai_upstream_receives_every_parameter_as_sent() {
+        let req = canonical(everything());
+        assert_eq!(req.top_k, Some(5));
+        assert_eq!(req.reasoning_effort.as_deref(), Some("high"));
+        let wire = serde_json::to_value(ChatCompletionRequest::from_canonical(&req, "gpt", false, &Default::default()))
+            .unwrap();
+        for (k, v) in everything().as_object().unwrap() {
+            assert_eq!(&wire[k], v, "{k}");
+        }
+        assert!(dropped(ProviderKind::OpenAi, &req).is_empty());
+        assert!(dropped(ProviderKind::OpenAiCompatible, &req).is_empty());
+    }
+
+    #[test]
+    fn a_top_k_that_is_not_a_positive_integer_stays_an_extra() {
+        let req = canonical(json!({"top_k": -1}));
+        assert_eq!(req.top_k, None);
+        assert_eq!(req.extra["top_k"], -1);
+        assert_eq!(dropped(ProviderKind::Gemini, &req), ["top_k"]);
+    }
+
+    #[test]
+    fn anthropic_gets_thinking_top_k_and_the_user_id_and_reports_the_rest() {
+        let req = canonical(everything());
+        let body =
+            serde_json::to_value(super::super::anthropic::build_request(&req, "claude", false).unwrap()).unwrap();
+        // top_k rules out thinking (Anthropic refuses the two together).
+        assert_eq!(body["top_k"], 5);
+        assert!(body.get("thinking").is_none());
+        assert_eq!(body["metadata"], json!({"user_id": "u-1"}));
+        let d = dropped(ProviderKind::Anthropic, &req);
+        for p in [
+            "seed",
+            "reasoning_effort",
+            "metadata.tag",
+            "logprobs",
+            "top_logprobs",
+            "logit_bias",
+            "store",
+            "service_tier",
+            "verbosity",
+            "prompt_cache_key",
+            "safety_identifier",
+            "repetition_penalty",
+            "prompt_cache_retention",
+        ] {
+            assert!(d.iter().any(|x| x == p), "{p} in {d:?}");
+        }
+        assert!(!d.iter().any(|x| x == "top_k" || x == "metadata.user_id" || x == "metadata"), "{d:?}");
+
+        let req = canonical(json!({"reasoning_effort": "medium", "max_tokens": 100}));
+        assert!(dropped(ProviderKind::Anthropic, &req).contains(&"reasoning_effort".to_string()), "budget > max");
+        let req = canonical(json!({"reasoning_effort": "medium", "temperature": 0.2}));
+        assert_eq!(dropped(ProviderKind::Anthropic, &req), ["reasoning_effort"]);
+        let body = serde_json::to_value(super::super::anthropic::build_request(&req, "c", false).unwrap()).unwrap();
+        assert!(body.get("thinking").is_none());
+    }
+
+    #[test]
+    fn anthropic_thinking_fits_the_budget_under_max_tokens() {
+        let req = canonical(json!({"reasoning_effort": "high"}));
+        assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
+        let body = serde_json::to_value(super::super::anthropic::build_request(&req, "c", false).unwrap()).unwrap();
+        assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": 4096}));
+        assert_eq!(body["max_tokens"], 4096 + 4096);
+        let req = canonical(json!({"reasoning_effort": "low", "max_tokens": 3000}));
+        let body = serde_json::to_value(super::super::anthropic::build_request(&req, "c", false).unwrap()).unwrap();
+        assert_eq!(body["thinking"]["budget_tokens"], 1024);
+        assert_eq!(body["max_tokens"], 3000);
+        // `none` is what Anthropic does anyway.
+        assert!(dropped(ProviderKind::Anthropic, &canonical(json!({"reasoning_effort": "none"}))).is_empty());
+    }
+
+    #[test]
+    fn gemini_gets_top_k_seed_and_a_thinking_budget() {
+        let req = canonical(everything());
+        let body = serde_json::to_value(super::super::gemini::build_request(&req).unwrap()).unwrap();
+        let config = &body["generationConfig"];
+        assert_eq!(config["topK"], 5);
+        assert_eq!(config["seed"], 7);
+        assert_eq!(config["thinkingConfig"], json!({"thinkingBudget": 24576}));
+        let d = dropped(ProviderKind::Gemini, &req);
+        assert!(d.contains(&"logit_bias".to_string()) && d.contains(&"metadata".to_string()), "{d:?}");
+        assert!(!d.iter().any(|x| x == "top_k" || x == "seed" || x == "reasoning_effort"), "{d:?}");
+    }
+
+    #[test]
+    fn ollama_gets_its_options_and_reports_reasoning() {
+        let mut body = everything();
+        body["min_p"] = json!(0.05);
+        let req = canonical(body);
+        let wire = serde_json::to_value(super::super::ollama::build_request(&req, "llama", false).unwrap()).unwrap();
+        assert_eq!(wire["options"]["top_k"], 5);
+        assert_eq!(wire["options"]["seed"], 7);
+        assert!((wire["options"]["min_p"].as_f64().unwrap() - 0.05).abs() < 1e-6);
+        let d = dropped(ProviderKind::Ollama, &req);
+        assert!(d.contains(&"reasoning_effort".to_string()) && d.contains(&"logprobs".to_string()), "{d:?}");
+        assert!(!d.iter().any(|x| x == "top_k" || x == "seed" || x == "min_p"), "{d:?}");
+    }
+
+    #[test]
+    fn false_and_null_extras_ask_for_nothing() {
+        let req = canonical(json!({"logprobs": false, "store": false, "prompt_cache_key": null}));
+        assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
+        assert_eq!(header_value(&["a".into(), "b".into()]).as_deref(), Some("a, b"));
+        assert_eq!(header_value(&[]), None);
+    }
+}
