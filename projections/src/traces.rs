@@ -1,6 +1,9 @@
 //! Read model `traces`: one row per request, folded from the Trace aggregate's events. The row
 //! keeps the columns the list and analytics filter on, and the whole folded view as JSON for the
-//! detail, explain, economics, replay and compare routes.
+//! detail, explain, economics, replay and compare routes. What a trace's explanation says (why the
+//! primary won, why each other candidate was passed over) is worked out from the view in `explain`.
+
+pub mod explain;
 
 use std::collections::BTreeMap;
 

@@ -243,11 +243,29 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
         let value = Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
-            .map_err(|e| ApiError::validation(format!("invalid query string: {}", e.body_text())))?;
+            .map_err(|e| query_error(&e))?;
         if let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
             check_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         }
         Ok(value)
+    }
+}
+
+/// A query that does not deserialize: a 400 naming the parameter when serde knows which one
+/// (axum's rejection keeps the `serde_path_to_error` error, whose inner error is serde's own
+/// `value::Error`: what `serde_urlencoded` reports).
+fn query_error(e: &axum::extract::rejection::QueryRejection) -> ApiError {
+    use std::error::Error as _;
+    let typed = e
+        .source()
+        .and_then(|axum_error| axum_error.source())
+        .and_then(|inner| inner.downcast_ref::<serde_path_to_error::Error<serde::de::value::Error>>());
+    match typed.map(|t| (t, t.path().to_string())) {
+        // `field: what serde said`, e.g. "status: unknown variant `x`, expected one of ...".
+        Some((t, field)) if !matches!(field.as_str(), "" | "." | "?") => {
+            ApiError::field(field, format!("invalid query string: {t}"))
+        }
+        _ => ApiError::validation(format!("invalid query string: {}", e.body_text())),
     }
 }
 
