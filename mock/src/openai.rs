@@ -70,6 +70,41 @@ fn prompt(req: &Value) -> Result<Prompt<'_>, String> {
     Ok(p)
 }
 
+/// `logprobs: true` asks for log probabilities, `top_logprobs` for that many alternatives.
+fn wants_logprobs(req: &Value) -> Option<usize> {
+    (req.get("logprobs").and_then(Value::as_bool) == Some(true))
+        .then(|| req.get("top_logprobs").and_then(Value::as_u64).unwrap_or(0).min(20) as usize)
+}
+
+/// One token's entry, as OpenAI documents it: deterministic log probabilities (the `k`-th token
+/// of an answer gets `-(k+1)/100`), the token first among its alternatives.
+fn token_logprob(token: &str, k: usize, top: usize) -> Value {
+    let lp = -((k + 1) as f64) / 100.0;
+    let alts: Vec<Value> = (0..top)
+        .map(|j| {
+            let t = if j == 0 { token.to_string() } else { format!("alt{j}") };
+            json!({"token": t, "logprob": lp - j as f64, "bytes": t.as_bytes()})
+        })
+        .collect();
+    json!({"token": token, "logprob": lp, "bytes": token.as_bytes(), "top_logprobs": alts})
+}
+
+/// The `logprobs` object of a choice whose text is `pieces`, numbered from `first`.
+fn logprobs_of(pieces: &[&str], first: usize, top: usize) -> Value {
+    let content: Vec<Value> = pieces.iter().enumerate().map(|(k, t)| token_logprob(t, first + k, top)).collect();
+    json!({"content": content, "refusal": null})
+}
+
+/// The tier that served the request: the one asked for when it names one, else `default`.
+fn service_tier(req: &Value) -> &'static str {
+    match req.get("service_tier").and_then(Value::as_str) {
+        Some("flex") => "flex",
+        Some("priority") => "priority",
+        Some("scale") => "scale",
+        _ => "default",
+    }
+}
+
 fn finish_reason(r: &Reply) -> &'static str {
     match r.finish {
         Finish::Stop | Finish::StopSequence(_) => "stop",
@@ -147,7 +182,7 @@ struct Message<'a> {
 struct Choice<'a> {
     index: u64,
     message: Message<'a>,
-    logprobs: Option<()>,
+    logprobs: Option<Value>,
     finish_reason: &'a str,
 }
 
@@ -180,7 +215,7 @@ struct Delta<'a> {
 struct ChunkChoice<'a> {
     index: u64,
     delta: Delta<'a>,
-    logprobs: Option<()>,
+    logprobs: Option<Value>,
     finish_reason: Option<&'a str>,
 }
 
@@ -215,6 +250,8 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
     let finish = finish_reason(&r);
     let text = ctx.text(&r.text);
     let n_choices = if ctx.b.empty_choices { 0 } else { n };
+    let logprobs = wants_logprobs(req).filter(|_| r.tool.is_none());
+    let tier = service_tier(req);
     if !ctx.streaming(req.get("stream").and_then(Value::as_bool) == Some(true)) {
         let choices = (0..n_choices)
             .map(|i| Choice {
@@ -233,7 +270,7 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
                         }]
                     }),
                 },
-                logprobs: None,
+                logprobs: logprobs.map(|top| logprobs_of(&text::pieces(&text), 0, top)),
                 finish_reason: finish,
             })
             .collect();
@@ -244,7 +281,7 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
             model,
             choices,
             usage: usage(ctx, &r, n, cached),
-            service_tier: "default",
+            service_tier: tier,
             system_fingerprint: "fp_mock",
         });
     }
@@ -257,7 +294,7 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
             object: "chat.completion.chunk",
             created,
             model,
-            service_tier: "default",
+            service_tier: tier,
             system_fingerprint: "fp_mock",
             choices,
             usage,
@@ -298,9 +335,11 @@ pub fn chat(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
             }
         }
     } else {
-        for piece in r.pieces() {
+        for (k, piece) in r.pieces().into_iter().enumerate() {
             for i in 0..n_choices {
-                frames.push(one(i, Delta { content: Some(Some(piece)), ..Delta::default() }, None));
+                let delta = Delta { content: Some(Some(piece)), ..Delta::default() };
+                let lp = logprobs.map(|top| logprobs_of(&[piece], k, top));
+                frames.push(chunk(&[ChunkChoice { index: i, delta, logprobs: lp, finish_reason: None }], None));
             }
         }
         if n_choices > 0 {
