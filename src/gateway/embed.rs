@@ -13,7 +13,7 @@ use super::record::Recorder;
 use super::{facts, finish_failed, ChatCtx, Explain, Run};
 use crate::app::AppState;
 use crate::llm::{ChatRequest, EmbeddingRequest, EmbeddingResponse};
-use crate::providers::{self, ProviderKind};
+use crate::providers;
 use crate::routing::Target;
 
 pub async fn embed(
@@ -64,7 +64,7 @@ pub async fn embed(
         .collect();
     // A model served only by providers without an embeddings API is the client's mistake.
     let (serving, no_api): (Vec<_>, Vec<_>) =
-        serving.into_iter().partition(|pv| ProviderKind::parse(&pv.settings.kind).is_some_and(|k| k.has_embeddings()));
+        serving.into_iter().partition(|pv| pv.resolved.kind().is_some_and(|k| k.has_embeddings()));
     if serving.is_empty() {
         let err = if no_api.is_empty() {
             ChatError::ModelNotFound(format!(
