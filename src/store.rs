@@ -174,6 +174,8 @@ pub struct EventStore {
     pub strategies: Cqrs<Strategy>,
     pub conversations: Cqrs<Conversation>,
     pub simulations: Cqrs<Simulation>,
+    /// Stored answers of the Responses API (`previous_response_id`).
+    pub responses: Cqrs<layerr_domain::response::StoredResponse>,
     /// Fired after every command committed through this store (the in-memory state follows it).
     pub wake: Arc<Notify>,
     /// Fired after every commit, trace events included (the SQL projections follow it).
@@ -195,6 +197,8 @@ impl EventStore {
             conversations: Cqrs::new(&db, vec![], ()),
             // Read through `load` (GET /api/economics/simulate/{id}); nothing in memory follows it.
             simulations: Cqrs::new(&db, vec![], ()),
+            // Read through `load` (`previous_response_id`, GET /v1/responses/{id}).
+            responses: Cqrs::new(&db, vec![], ()),
             db,
             wake: Arc::new(Notify::new()),
             projection_wake: Arc::new(Notify::new()),

@@ -6,6 +6,7 @@ pub mod installation;
 pub mod keys;
 pub mod money;
 pub mod provider;
+pub mod response;
 pub mod simulation;
 pub mod strategy;
 pub mod trace;

@@ -32,7 +32,9 @@ pub fn router() -> Router<AppState> {
 
 /// `HEAD /`: Claude Code checks the gateway is there before it starts.
 pub fn public_router() -> Router<AppState> {
-    Router::new().route("/", head(|| async { StatusCode::OK }))
+    // Only HEAD: any other method on `/` is the unknown route it always was.
+    let ok = head(|| async { StatusCode::OK }).fallback(|| async { ApiError::NotFound("no such route".into()) });
+    Router::new().route("/", ok)
 }
 
 /// The Anthropic SDKs add `?beta=true` (and may add others): ignored, except `workspace`.

@@ -18,6 +18,7 @@ pub mod keepalive;
 pub mod metrics;
 pub mod openai;
 pub mod providers;
+pub mod responses;
 pub mod sse;
 pub mod strategies;
 pub mod traces;
@@ -42,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(openai::router())
         .merge(anthropic::router())
+        .merge(responses::router())
         .merge(providers::router())
         .merge(strategies::router())
         .merge(chat::router())

@@ -1,0 +1,385 @@
+//! The inbound OpenAI Responses API (`POST /v1/responses`): its request as OpenAI documents it,
+//! converted to the canonical request (any provider can answer it), and the answer converted to
+//! Responses output items. Stored items are the domain's typed `response::Item`s.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use layerr_domain::response::{Item, ItemRole};
+
+use super::openai::LayerrOptions;
+use crate::llm::{self, Content, Part, Role};
+
+pub type FieldError = (String, String);
+
+fn bad(field: impl Into<String>, msg: impl Into<String>) -> FieldError {
+    (field.into(), msg.into())
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ResponsesRequest {
+    pub model: String,
+    #[serde(default)]
+    pub input: Option<Value>,
+    #[serde(default)]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub tools: Option<Vec<Value>>,
+    #[serde(default)]
+    pub tool_choice: Option<Value>,
+    #[serde(default)]
+    pub text: Option<TextOptions>,
+    #[serde(default)]
+    pub reasoning: Option<Reasoning>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub store: Option<bool>,
+    #[serde(default)]
+    pub previous_response_id: Option<String>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub layerr: Option<LayerrOptions>,
+    /// Everything else: forwarded to OpenAI-format upstreams as extras, reported for others.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct TextOptions {
+    #[serde(default)]
+    pub format: Option<Value>,
+    #[serde(default)]
+    pub verbosity: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct Reasoning {
+    #[serde(default)]
+    pub effort: Option<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn role(s: &str, field: &str) -> Result<ItemRole, FieldError> {
+    match s {
+        "user" => Ok(ItemRole::User),
+        "assistant" => Ok(ItemRole::Assistant),
+        "system" => Ok(ItemRole::System),
+        "developer" => Ok(ItemRole::Developer),
+        other => Err(bad(field, format!("unknown role '{other}'"))),
+    }
+}
+
+fn str_field<'v>(v: &'v Value, key: &str, field: &str) -> Result<&'v str, FieldError> {
+    v.get(key).and_then(Value::as_str).ok_or_else(|| bad(format!("{field}.{key}"), format!("{key} is required")))
+}
+
+/// The request's own input as typed items (`input` a string is one user message).
+pub fn input_items(input: Option<&Value>) -> Result<Vec<Item>, FieldError> {
+    let items = match input {
+        None => return Err(bad("input", "input is required")),
+        Some(Value::String(s)) => {
+            return Ok(vec![Item::Message { id: new_id("msg"), role: ItemRole::User, text: s.clone(), images: vec![] }])
+        }
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(bad("input", "input must be a string or an array of items")),
+    };
+    let mut out = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let field = format!("input[{i}]");
+        let kind =
+            it.get("type").and_then(Value::as_str).unwrap_or(if it.get("role").is_some() { "message" } else { "" });
+        let id = it.get("id").and_then(Value::as_str).map(str::to_string);
+        match kind {
+            "message" => {
+                let r = role(str_field(it, "role", &field)?, &format!("{field}.role"))?;
+                let (mut text, mut images) = (Vec::new(), Vec::new());
+                match it.get("content") {
+                    Some(Value::String(s)) => text.push(s.clone()),
+                    Some(Value::Array(parts)) => {
+                        for (j, p) in parts.iter().enumerate() {
+                            let pf = format!("{field}.content[{j}]");
+                            match p.get("type").and_then(Value::as_str).unwrap_or_default() {
+                                "input_text" | "output_text" | "text" => {
+                                    text.push(str_field(p, "text", &pf)?.to_string())
+                                }
+                                "refusal" => text.push(str_field(p, "refusal", &pf)?.to_string()),
+                                "input_image" => match p.get("image_url").and_then(Value::as_str) {
+                                    Some(url) => images.push(url.to_string()),
+                                    None => {
+                                        return Err(bad(pf, "only input_image parts with an image_url are supported"))
+                                    }
+                                },
+                                other => {
+                                    return Err(bad(pf, format!("content parts of type '{other}' are not supported")))
+                                }
+                            }
+                        }
+                    }
+                    _ => return Err(bad(format!("{field}.content"), "content must be a string or an array of parts")),
+                }
+                out.push(Item::Message {
+                    id: id.unwrap_or_else(|| new_id("msg")),
+                    role: r,
+                    text: text.join("\n"),
+                    images,
+                });
+            }
+            "function_call" => out.push(Item::FunctionCall {
+                id: id.unwrap_or_else(|| new_id("fc")),
+                call_id: str_field(it, "call_id", &field)?.to_string(),
+                name: str_field(it, "name", &field)?.to_string(),
+                arguments: str_field(it, "arguments", &field)?.to_string(),
+            }),
+            "function_call_output" => {
+                let output = match it.get("output") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v @ Value::Array(_)) => v
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    _ => return Err(bad(format!("{field}.output"), "output is required")),
+                };
+                out.push(Item::FunctionCallOutput {
+                    id: id.unwrap_or_else(|| new_id("fco")),
+                    call_id: str_field(it, "call_id", &field)?.to_string(),
+                    output,
+                });
+            }
+            // The upstream's own reasoning from an earlier turn: no canonical form carries it.
+            "reasoning" => {}
+            other => {
+                return Err(bad(format!("{field}.type"), format!("input items of type '{other}' are not supported")))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Items as canonical messages: consecutive function calls join one assistant message.
+pub fn to_messages(items: &[Item], out: &mut Vec<llm::Message>) {
+    for item in items {
+        match item {
+            Item::Message { role, text, images, .. } => {
+                let r = match role {
+                    ItemRole::User => Role::User,
+                    ItemRole::Assistant => Role::Assistant,
+                    ItemRole::System => Role::System,
+                    ItemRole::Developer => Role::Developer,
+                };
+                let content = if images.is_empty() {
+                    Content::Text(text.clone())
+                } else {
+                    let mut parts = vec![Part::Text { text: text.clone(), cache_control: None }];
+                    parts.extend(
+                        images
+                            .iter()
+                            .map(|u| Part::ImageUrl { image_url: llm::ImageUrl { url: u.clone(), detail: None } }),
+                    );
+                    Content::Parts(parts)
+                };
+                out.push(llm::Message { content: Some(content), ..llm::Message::text(r, "") });
+            }
+            Item::FunctionCall { call_id, name, arguments, .. } => {
+                let call = llm::ToolCall { id: call_id.clone(), name: name.clone(), arguments: arguments.clone() };
+                match out.last_mut() {
+                    Some(m) if m.role == Role::Assistant => m.tool_calls.push(call),
+                    _ => out.push(llm::Message {
+                        content: None,
+                        tool_calls: vec![call],
+                        ..llm::Message::text(Role::Assistant, "")
+                    }),
+                }
+            }
+            Item::FunctionCallOutput { call_id, output, .. } => out.push(llm::Message {
+                tool_call_id: Some(call_id.clone()),
+                ..llm::Message::text(Role::Tool, output.clone())
+            }),
+        }
+    }
+}
+
+fn tools(tools: &[Value]) -> Result<Vec<llm::Tool>, FieldError> {
+    tools
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let field = format!("tools[{i}]");
+            match t.get("type").and_then(Value::as_str) {
+                Some("function") => Ok(llm::Tool {
+                    name: str_field(t, "name", &field)?.to_string(),
+                    description: t.get("description").and_then(Value::as_str).map(str::to_string),
+                    parameters: t.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                    strict: t.get("strict").and_then(Value::as_bool),
+                }),
+                Some(other) => Err(bad(
+                    format!("{field}.type"),
+                    format!("the hosted tool '{other}' cannot be run by this gateway's upstreams; only function tools are supported"),
+                )),
+                None => Err(bad(format!("{field}.type"), "type is required")),
+            }
+        })
+        .collect()
+}
+
+fn tool_choice(v: &Value) -> Result<llm::ToolChoice, FieldError> {
+    match v {
+        Value::String(s) if s == "auto" => Ok(llm::ToolChoice::Auto),
+        Value::String(s) if s == "none" => Ok(llm::ToolChoice::None),
+        Value::String(s) if s == "required" => Ok(llm::ToolChoice::Required),
+        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => o
+            .get("name")
+            .and_then(Value::as_str)
+            .map(|n| llm::ToolChoice::Function(n.to_string()))
+            .ok_or_else(|| bad("tool_choice.name", "name is required")),
+        _ => Err(bad(
+            "tool_choice",
+            "tool_choice must be 'auto', 'none', 'required' or {\"type\": \"function\", \"name\": ...}",
+        )),
+    }
+}
+
+fn format(v: &Value) -> Result<Option<llm::ResponseFormat>, FieldError> {
+    match v.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(llm::ResponseFormat::JsonObject)),
+        Some("json_schema") => Ok(Some(llm::ResponseFormat::JsonSchema {
+            name: str_field(v, "name", "text.format")?.to_string(),
+            schema: v.get("schema").cloned().ok_or_else(|| bad("text.format.schema", "schema is required"))?,
+            strict: v.get("strict").and_then(Value::as_bool),
+        })),
+        _ => Err(bad("text.format.type", "text.format.type must be 'text', 'json_object' or 'json_schema'")),
+    }
+}
+
+impl ResponsesRequest {
+    /// The canonical request for `history` (the items of the previous responses) and `input`.
+    pub fn to_canonical(&self, history: &[Item], input: &[Item]) -> Result<llm::ChatRequest, FieldError> {
+        if self.model.trim().is_empty() {
+            return Err(bad("model", "model must not be empty"));
+        }
+        if let Some(m) = &self.metadata {
+            if m.len() > 16 || m.values().any(|v| !v.is_string()) {
+                return Err(bad("metadata", "metadata holds at most 16 string values"));
+            }
+        }
+        let mut messages = Vec::new();
+        if let Some(i) = &self.instructions {
+            messages.push(llm::Message::text(Role::System, i.clone()));
+        }
+        to_messages(history, &mut messages);
+        to_messages(input, &mut messages);
+        let mut extra = self.extra.clone();
+        if let Some(v) = self.text.as_ref().and_then(|t| t.verbosity.clone()) {
+            extra.insert("verbosity".into(), Value::String(v));
+        }
+        Ok(llm::ChatRequest {
+            model: self.model.clone(),
+            messages,
+            stream: self.stream.unwrap_or(false),
+            include_usage: true,
+            tools: tools(self.tools.as_deref().unwrap_or_default())?,
+            tool_choice: self.tool_choice.as_ref().map(tool_choice).transpose()?,
+            parallel_tool_calls: self.parallel_tool_calls,
+            response_format: match self.text.as_ref().and_then(|t| t.format.as_ref()) {
+                Some(f) => format(f)?,
+                None => None,
+            },
+            n: 1,
+            max_tokens: self.max_output_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            user: self.user.clone(),
+            reasoning_effort: self.reasoning.as_ref().and_then(|r| r.effort.clone()),
+            metadata: self.metadata.clone(),
+            extra,
+            ..llm::ChatRequest::default()
+        })
+    }
+}
+
+/// The answer's output items: its text as one message, then each tool call.
+pub fn output_items(r: &llm::ChatResponse, trace: &str) -> Vec<Item> {
+    let mut out = Vec::new();
+    let Some(c) = r.choices.first() else { return out };
+    let text = c.message.content_text();
+    if !text.is_empty() || c.message.tool_calls.is_empty() {
+        out.push(Item::Message { id: format!("msg_{trace}"), role: ItemRole::Assistant, text, images: vec![] });
+    }
+    for (i, t) in c.message.tool_calls.iter().enumerate() {
+        out.push(Item::FunctionCall {
+            id: format!("fc_{i}_{trace}"),
+            call_id: t.id.clone(),
+            name: t.name.clone(),
+            arguments: t.arguments.clone(),
+        });
+    }
+    out
+}
+
+/// An item as the Responses API shows it.
+pub fn item_json(item: &Item) -> Value {
+    match item {
+        Item::Message { id, role, text, images } if *role == ItemRole::Assistant && images.is_empty() => json!({
+            "id": id, "type": "message", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        }),
+        Item::Message { id, role, text, images } => {
+            let mut content = vec![json!({"type": "input_text", "text": text})];
+            content.extend(images.iter().map(|u| json!({"type": "input_image", "image_url": u, "detail": "auto"})));
+            json!({"id": id, "type": "message", "status": "completed", "role": role, "content": content})
+        }
+        Item::FunctionCall { id, call_id, name, arguments } => json!({
+            "id": id, "type": "function_call", "status": "completed",
+            "call_id": call_id, "name": name, "arguments": arguments,
+        }),
+        Item::FunctionCallOutput { id, call_id, output } => json!({
+            "id": id, "type": "function_call_output", "status": "completed", "call_id": call_id, "output": output,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_of_every_kind_become_canonical_messages() {
+        let items = input_items(Some(&json!([
+            {"role": "user", "content": "weather?"},
+            {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "thanks"},
+                                                             {"type": "input_image", "image_url": "https://x/y.png"}]}
+        ])))
+        .unwrap();
+        let mut msgs = Vec::new();
+        to_messages(&items, &mut msgs);
+        assert_eq!(msgs.len(), 4);
+        assert_eq!(msgs[1].role, Role::Assistant);
+        assert_eq!(msgs[1].tool_calls[0].id, "c1");
+        assert_eq!(msgs[2].tool_call_id.as_deref(), Some("c1"));
+        assert!(msgs[3].content.as_ref().unwrap().has_image());
+        assert_eq!(input_items(Some(&json!([{"type": "web_search_call"}]))).unwrap_err().0, "input[0].type");
+        assert_eq!(tools(&[json!({"type": "web_search"})]).unwrap_err().0, "tools[0].type");
+    }
+}
