@@ -103,23 +103,25 @@ pub(super) fn dropped_header(dropped: &[String], h: &mut HeaderMap) {
     }
 }
 
-/// Frames one stream's events as legacy `text_completion` chunks.
+/// Frames one stream's events as legacy `text_completion` chunks. The upstream's
+/// `system_fingerprint` is stamped on every chunk once known; a choice's log probabilities
+/// (which the adapter sends just before their text) ride on that choice's next chunk.
 pub struct TextFramer {
     info: StreamInfo,
     echo: Option<String>,
-    /// Per choice: the text length sent, and where the last delta's text began (the offsets of
-    /// log probabilities, which follow their delta).
-    offsets: Vec<(usize, usize)>,
+    fingerprint: Option<String>,
+    /// Per choice: the length of the text sent (the offset of the next token).
+    sent: Vec<usize>,
+    logprobs: Vec<(u32, serde_json::Value)>,
 }
 
 impl TextFramer {
     pub fn new(info: StreamInfo, echo: Option<String>) -> TextFramer {
-        let start = echo.as_ref().map_or(0, String::len);
-        let offsets = vec![(start, start); info.n as usize];
-        TextFramer { info, echo, offsets }
+        let sent = vec![echo.as_ref().map_or(0, String::len); info.n as usize];
+        TextFramer { info, echo, fingerprint: None, sent, logprobs: Vec::new() }
     }
 
-    fn chunk(&self, choices: Vec<TextChoice>, usage: Option<WireUsage>, fingerprint: Option<String>) -> Bytes {
+    fn chunk(&self, choices: Vec<TextChoice>, usage: Option<WireUsage>) -> Bytes {
         frame(&TextCompletion {
             id: legacy_id(&self.info.id),
             object: "text_completion".into(),
@@ -127,18 +129,34 @@ impl TextFramer {
             model: self.info.model.clone(),
             choices,
             usage,
-            system_fingerprint: fingerprint,
+            system_fingerprint: self.fingerprint.clone(),
         })
     }
 
-    fn text(&self, index: u32, text: String) -> TextChoice {
-        TextChoice { text, index, logprobs: None, finish_reason: None }
+    /// Choice `index`'s next chunk: `text`, with the log probabilities waiting for it.
+    fn choice(&mut self, index: u32, text: String, finish_reason: Option<String>) -> TextChoice {
+        let offset = self.sent.get(index as usize).copied().unwrap_or_default();
+        let logprobs = self
+            .logprobs
+            .iter()
+            .position(|(i, _)| *i == index)
+            .map(|at| self.logprobs.remove(at).1)
+            .and_then(|l| LegacyLogprobs::from_chat(&l, offset));
+        if let Some(n) = self.sent.get_mut(index as usize) {
+            *n += text.len();
+        }
+        TextChoice { text, index, logprobs, finish_reason }
     }
 
     /// With `echo`, each choice opens with the prompt.
     pub fn opening(&self) -> Vec<Bytes> {
         let Some(prompt) = &self.echo else { return vec![] };
-        (0..self.info.n).map(|i| self.chunk(vec![self.text(i, prompt.clone())], None, None)).collect()
+        (0..self.info.n)
+            .map(|index| {
+                let choice = TextChoice { text: prompt.clone(), index, logprobs: None, finish_reason: None };
+                self.chunk(vec![choice], None)
+            })
+            .collect()
     }
 
     /// The frames of one event (the last event's frames end with `[DONE]`).
@@ -146,32 +164,47 @@ impl TextFramer {
         match ev {
             // Tool calls are not part of a text completion (none are offered to the model).
             Streamed::Delta { index, content: Some(text), .. } if !text.is_empty() => {
-                if let Some(o) = self.offsets.get_mut(index as usize) {
-                    *o = (o.0 + text.len(), o.0);
-                }
-                vec![self.chunk(vec![self.text(index, text)], None, None)]
+                let choice = self.choice(index, text, None);
+                vec![self.chunk(vec![choice], None)]
             }
             Streamed::Delta { .. } => vec![],
             Streamed::Finish { index, reason } => {
-                let choice =
-                    TextChoice { finish_reason: Some(legacy_finish_reason(reason)), ..self.text(index, String::new()) };
-                vec![self.chunk(vec![choice], None, None)]
+                let choice = self.choice(index, String::new(), Some(legacy_finish_reason(reason)));
+                vec![self.chunk(vec![choice], None)]
             }
             Streamed::Extras(x) => {
-                let at = self.offsets.get(x.index as usize).map_or(0, |o| o.1);
-                let logprobs = x.logprobs.as_ref().and_then(|l| LegacyLogprobs::from_chat(l, at));
-                if logprobs.is_none() && x.system_fingerprint.is_none() {
-                    return vec![];
+                self.fingerprint = x.system_fingerprint.or(self.fingerprint.take());
+                let mut out = Vec::new();
+                if let Some(lp) = x.logprobs {
+                    if self.logprobs.iter().any(|(i, _)| *i == x.index) {
+                        out.extend(self.flush_logprobs());
+                    }
+                    self.logprobs.push((x.index, lp));
                 }
-                let choice = TextChoice { logprobs, ..self.text(x.index, String::new()) };
-                vec![self.chunk(vec![choice], None, x.system_fingerprint)]
+                out
             }
-            Streamed::Done(outcome) => self.closing(&outcome),
+            Streamed::Done(outcome) => {
+                let mut out = self.flush_logprobs();
+                out.extend(self.closing(&outcome));
+                out
+            }
             // Too late to fall back: the client is told in the stream (no `[DONE]`).
             Streamed::Failed { message } => vec![frame(&serde_json::json!({"error": {
                 "message": message, "type": "api_error", "code": "STREAM_INTERRUPTED",
             }}))],
         }
+    }
+
+    /// Log probabilities no chunk took, each on an empty chunk of its choice.
+    fn flush_logprobs(&mut self) -> Vec<Bytes> {
+        let waiting: Vec<u32> = self.logprobs.iter().map(|(i, _)| *i).collect();
+        waiting
+            .into_iter()
+            .map(|index| {
+                let choice = self.choice(index, String::new(), None);
+                self.chunk(vec![choice], None)
+            })
+            .collect()
     }
 
     /// The usage chunk (when asked for) and `[DONE]`.
@@ -183,7 +216,7 @@ impl TextFramer {
                 completion_tokens_details: None,
                 ..WireUsage::from(&outcome.usage)
             };
-            out.push(self.chunk(vec![], Some(usage), None));
+            out.push(self.chunk(vec![], Some(usage)));
         }
         out.push(Bytes::from_static(DONE));
         out
@@ -200,4 +233,86 @@ pub fn text_body(
     let opening = futures::stream::iter(framer.opening());
     let rest = stream.flat_map(move |ev| futures::stream::iter(framer.frames(ev)));
     opening.chain(rest).map(Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::http::sse::OpenAiFramer;
+    use crate::llm::{FinishReason, StreamExtras, Usage};
+
+    fn info() -> StreamInfo {
+        StreamInfo { id: "chatcmpl-abc".into(), created: 1, model: "m".into(), n: 1, include_usage: true }
+    }
+
+    fn data(frames: &[Bytes]) -> Vec<Value> {
+        frames
+            .iter()
+            .map(|b| std::str::from_utf8(b).unwrap().strip_prefix("data: ").unwrap().trim_end().to_string())
+            .filter(|d| d != "[DONE]")
+            .map(|d| serde_json::from_str(&d).unwrap())
+            .collect()
+    }
+
+    /// An upstream's events: the fingerprint, then two tokens each preceded by its logprobs.
+    fn events() -> Vec<Streamed> {
+        let lp = |t: &str| json!({"content": [{"token": t, "logprob": -0.5, "top_logprobs": []}]});
+        vec![
+            Streamed::Extras(StreamExtras { system_fingerprint: Some("fp_1".into()), ..StreamExtras::default() }),
+            Streamed::Extras(StreamExtras { logprobs: Some(lp("Hi")), ..StreamExtras::default() }),
+            Streamed::Delta { index: 0, content: Some("Hi".into()), tool_calls: vec![] },
+            Streamed::Extras(StreamExtras { logprobs: Some(lp(" there")), ..StreamExtras::default() }),
+            Streamed::Delta { index: 0, content: Some(" there".into()), tool_calls: vec![] },
+            Streamed::Finish { index: 0, reason: FinishReason::Stop },
+            Streamed::Done(Outcome {
+                provider: "p".into(),
+                model: "m".into(),
+                usage: Usage { prompt_tokens: 3, completion_tokens: 2, ..Usage::default() },
+                cost_micros: 1,
+                finish_reason: Some(FinishReason::Stop),
+            }),
+        ]
+    }
+
+    #[test]
+    fn text_chunks_carry_their_logprobs_offsets_and_the_fingerprint() {
+        let mut f = TextFramer::new(info(), Some("Say".into()));
+        let mut frames = f.opening();
+        for ev in events() {
+            frames.extend(f.frames(ev));
+        }
+        assert_eq!(frames.last().unwrap().as_ref(), DONE);
+        let chunks = data(&frames);
+        assert!(chunks.iter().all(|c| c["object"] == "text_completion" && c["id"] == "cmpl-abc"));
+        let texts: Vec<&str> = chunks.iter().filter_map(|c| c["choices"][0]["text"].as_str()).collect();
+        assert_eq!(texts, ["Say", "Hi", " there", ""]);
+        assert_eq!(chunks[1]["choices"][0]["logprobs"]["tokens"], json!(["Hi"]));
+        assert_eq!(chunks[1]["choices"][0]["logprobs"]["text_offset"], json!([3]));
+        assert_eq!(chunks[2]["choices"][0]["logprobs"]["text_offset"], json!([5]));
+        assert_eq!(chunks[1]["system_fingerprint"], "fp_1");
+        assert!(chunks[0].get("system_fingerprint").is_none());
+        assert_eq!(chunks[3]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(chunks[4]["choices"], json!([]));
+        assert_eq!(chunks[4]["usage"]["total_tokens"], 5);
+    }
+
+    #[test]
+    fn chat_chunks_carry_their_logprobs_and_the_fingerprint() {
+        let mut f = OpenAiFramer::new(info());
+        let mut frames = f.opening();
+        for ev in events() {
+            frames.extend(f.frames(ev));
+        }
+        let chunks = data(&frames);
+        // The role, two tokens, the finish, the usage: no chunk of its own for the extras.
+        assert_eq!(chunks.len(), 5, "{chunks:?}");
+        assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant"}), "no content yet");
+        assert_eq!(chunks[1]["choices"][0]["delta"]["content"], "Hi");
+        assert_eq!(chunks[1]["choices"][0]["logprobs"]["content"][0]["token"], "Hi");
+        assert_eq!(chunks[2]["choices"][0]["logprobs"]["content"][0]["token"], " there");
+        assert!(chunks[1..].iter().all(|c| c["system_fingerprint"] == "fp_1"));
+        assert!(chunks[3]["choices"][0]["logprobs"].is_null());
+    }
 }

@@ -19,14 +19,19 @@ pub fn frame(json: &impl serde::Serialize) -> Bytes {
     Bytes::from(v)
 }
 
-/// Frames one stream's events as OpenAI chunks.
+/// Frames one stream's events as OpenAI chunks. The upstream's `system_fingerprint` and
+/// `service_tier` are stamped on every chunk once known; a choice's log probabilities (which the
+/// adapter sends just before their content) ride on that choice's next chunk.
 pub struct OpenAiFramer {
     info: StreamInfo,
+    fingerprint: Option<String>,
+    tier: Option<String>,
+    logprobs: Vec<(u32, serde_json::Value)>,
 }
 
 impl OpenAiFramer {
     pub fn new(info: StreamInfo) -> OpenAiFramer {
-        OpenAiFramer { info }
+        OpenAiFramer { info, fingerprint: None, tier: None, logprobs: Vec::new() }
     }
 
     fn chunk(&self, choices: Vec<ChunkChoice>, usage: Option<WireUsage>) -> Bytes {
@@ -37,9 +42,28 @@ impl OpenAiFramer {
             model: self.info.model.clone(),
             choices,
             usage,
-            system_fingerprint: None,
-            service_tier: None,
+            system_fingerprint: self.fingerprint.clone(),
+            service_tier: self.tier.clone(),
         })
+    }
+
+    /// The log probabilities waiting for choice `index`'s next chunk.
+    fn take_logprobs(&mut self, index: u32) -> Option<serde_json::Value> {
+        let at = self.logprobs.iter().position(|(i, _)| *i == index)?;
+        Some(self.logprobs.remove(at).1)
+    }
+
+    /// Log probabilities no chunk took, each as its own chunk.
+    fn flush_logprobs(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.logprobs)
+            .into_iter()
+            .map(|(index, lp)| {
+                self.chunk(
+                    vec![ChunkChoice { index, delta: Delta::default(), finish_reason: None, logprobs: Some(lp) }],
+                    None,
+                )
+            })
+            .collect()
     }
 
     /// The frames that open the stream: each choice's assistant role (no content yet: an answer
@@ -54,7 +78,7 @@ impl OpenAiFramer {
     }
 
     /// The frames of one event (the last event's frames end with `[DONE]`).
-    pub fn frames(&self, ev: Streamed) -> Vec<Bytes> {
+    pub fn frames(&mut self, ev: Streamed) -> Vec<Bytes> {
         match ev {
             Streamed::Delta { index, content, tool_calls } => {
                 let calls: Vec<ChunkToolCall> = tool_calls
@@ -67,32 +91,45 @@ impl OpenAiFramer {
                     })
                     .collect();
                 let delta = Delta { content, tool_calls: (!calls.is_empty()).then_some(calls), ..Delta::default() };
-                vec![self.chunk(vec![ChunkChoice { index, delta, finish_reason: None, logprobs: None }], None)]
+                let logprobs = self.take_logprobs(index);
+                vec![self.chunk(vec![ChunkChoice { index, delta, finish_reason: None, logprobs }], None)]
             }
-            Streamed::Finish { index, reason } => vec![self.chunk(
-                vec![ChunkChoice {
-                    index,
-                    delta: Delta::default(),
-                    finish_reason: Some(reason.as_str().to_string()),
-                    logprobs: None,
-                }],
-                None,
-            )],
+            Streamed::Finish { index, reason } => {
+                let logprobs = self.take_logprobs(index);
+                vec![self.chunk(
+                    vec![ChunkChoice {
+                        index,
+                        delta: Delta::default(),
+                        finish_reason: Some(reason.as_str().to_string()),
+                        logprobs,
+                    }],
+                    None,
+                )]
+            }
             Streamed::Extras(x) => {
-                let delta = Delta { refusal: x.refusal, ..Delta::default() };
-                let choice = ChunkChoice { index: x.index, delta, finish_reason: None, logprobs: x.logprobs };
-                vec![frame(&ChatCompletionChunk {
-                    id: self.info.id.clone(),
-                    object: "chat.completion.chunk".into(),
-                    created: self.info.created,
-                    model: self.info.model.clone(),
-                    choices: vec![choice],
-                    usage: None,
-                    system_fingerprint: x.system_fingerprint,
-                    service_tier: x.service_tier,
-                })]
+                self.fingerprint = x.system_fingerprint.or(self.fingerprint.take());
+                self.tier = x.service_tier.or(self.tier.take());
+                let mut out = Vec::new();
+                if let Some(lp) = x.logprobs {
+                    if self.logprobs.iter().any(|(i, _)| *i == x.index) {
+                        out.extend(self.flush_logprobs());
+                    }
+                    self.logprobs.push((x.index, lp));
+                }
+                if let Some(refusal) = x.refusal {
+                    let delta = Delta { refusal: Some(refusal), ..Delta::default() };
+                    let logprobs = self.take_logprobs(x.index);
+                    out.push(
+                        self.chunk(vec![ChunkChoice { index: x.index, delta, finish_reason: None, logprobs }], None),
+                    );
+                }
+                out
             }
-            Streamed::Done(outcome) => self.closing(&outcome),
+            Streamed::Done(outcome) => {
+                let mut out = self.flush_logprobs();
+                out.extend(self.closing(&outcome));
+                out
+            }
             // Too late to fall back: the client is told in the stream (no `[DONE]`).
             Streamed::Failed { message } => vec![frame(&serde_json::json!({"error": {
                 "message": message, "type": "api_error", "code": "STREAM_INTERRUPTED",
@@ -116,7 +153,7 @@ pub fn openai_body(
     stream: crate::gateway::ChatStream,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
     use futures::StreamExt;
-    let framer = OpenAiFramer::new(stream.info.clone());
+    let mut framer = OpenAiFramer::new(stream.info.clone());
     let opening = futures::stream::iter(framer.opening());
     let rest = stream.flat_map(move |ev| futures::stream::iter(framer.frames(ev)));
     opening.chain(rest).map(Ok)

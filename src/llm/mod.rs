@@ -340,9 +340,9 @@ pub enum StreamEvent {
     Extras(StreamExtras),
 }
 
-/// Per-chunk facts an OpenAI-format upstream streams: a choice's log probabilities and refusal
-/// text, and the response's `system_fingerprint` and `service_tier` (sent when first seen or
-/// changed).
+/// Per-chunk facts an OpenAI-format upstream streams: a choice's log probabilities (sent just
+/// before the content they describe) and refusal text, and the response's `system_fingerprint`
+/// and `service_tier` (sent when first seen or changed).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StreamExtras {
     pub index: u32,

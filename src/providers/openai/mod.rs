@@ -124,11 +124,8 @@ fn chunk_events(chunk: &ChatCompletionChunk, seen: &mut (Option<String>, Option<
                 arguments: t.function.arguments.clone().unwrap_or_default(),
             })
             .collect();
-        // Empty content is no content: a tool call's delta keeps `content` null.
-        let content = c.delta.content.clone().filter(|s| !s.is_empty());
-        if content.is_some() || !tool_calls.is_empty() {
-            out.push(StreamEvent::Delta { index: c.index, content, tool_calls });
-        }
+        // A choice's log probabilities go just before its content, so framings can put them on
+        // the same chunk.
         let logprobs = c.logprobs.clone().filter(|l| !l.is_null());
         let refusal = c.delta.refusal.clone().filter(|r| !r.is_empty());
         if logprobs.is_some() || refusal.is_some() {
@@ -138,6 +135,11 @@ fn chunk_events(chunk: &ChatCompletionChunk, seen: &mut (Option<String>, Option<
                 refusal,
                 ..StreamExtras::default()
             }));
+        }
+        // Empty content is no content: a tool call's delta keeps `content` null.
+        let content = c.delta.content.clone().filter(|s| !s.is_empty());
+        if content.is_some() || !tool_calls.is_empty() {
+            out.push(StreamEvent::Delta { index: c.index, content, tool_calls });
         }
         if let Some(reason) = c.finish_reason.as_deref().and_then(crate::api::openai::finish_reason) {
             out.push(StreamEvent::Finish { index: c.index, reason });
@@ -226,6 +228,7 @@ mod tests {
             "choices": [{"index": 0, "delta": {"content": "Hi"}, "logprobs": lp}]}));
         let evs = chunk_events(&next, &mut seen);
         assert_eq!(evs.len(), 2, "the fingerprint is not repeated: {evs:?}");
-        assert_eq!(evs[1], StreamEvent::Extras(StreamExtras { logprobs: Some(lp), ..StreamExtras::default() }));
+        assert_eq!(evs[0], StreamEvent::Extras(StreamExtras { logprobs: Some(lp), ..StreamExtras::default() }));
+        assert!(matches!(&evs[1], StreamEvent::Delta { content: Some(c), .. } if c == "Hi"));
     }
 }
