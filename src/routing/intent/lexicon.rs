@@ -166,6 +166,10 @@ pub(super) fn table() -> &'static Table {
     TABLE.get_or_init(|| build_table(LEXICON))
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "the source is LEXICON, a constant of this crate: a malformed line is a bug the lexicon_parses test catches"
+)]
 fn build_table(src: &'static str) -> Table {
     let mut words: HashMap<Box<str>, Entry, BuildHasherDefault<FxHasher>> = HashMap::default();
     let mut prefixes: Vec<(&'static str, Entry)> = Vec::new();
@@ -239,13 +243,13 @@ impl FxHasher {
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, mut bytes: &[u8]) {
-        while bytes.len() >= 8 {
-            self.add(u64::from_le_bytes(bytes[..8].try_into().unwrap()));
-            bytes = &bytes[8..];
+        while let Some((word, rest)) = bytes.split_first_chunk::<8>() {
+            self.add(u64::from_le_bytes(*word));
+            bytes = rest;
         }
-        if bytes.len() >= 4 {
-            self.add(u32::from_le_bytes(bytes[..4].try_into().unwrap()) as u64);
-            bytes = &bytes[4..];
+        if let Some((word, rest)) = bytes.split_first_chunk::<4>() {
+            self.add(u32::from_le_bytes(*word) as u64);
+            bytes = rest;
         }
         for &b in bytes {
             self.add(b as u64);
