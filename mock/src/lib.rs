@@ -94,6 +94,8 @@ pub struct MockServer {
 }
 
 /// Starts a mock server on `127.0.0.1:<ephemeral port>` in a background task of the current runtime.
+/// For tests: a mock that cannot bind is a broken test machine, so it panics.
+#[allow(clippy::expect_used, reason = "a test helper: failing to bind loopback is a broken machine")]
 pub async fn spawn() -> MockServer {
     spawn_with(MockConfig::default()).await.expect("layerr-mock: bind 127.0.0.1:0")
 }
@@ -107,6 +109,9 @@ pub async fn spawn_with(config: MockConfig) -> std::io::Result<MockServer> {
         seq: AtomicU64::new(0),
     });
     let (tx, rx) = watch::channel(());
+    // The mock's tasks end with its shutdown channel (dropped with the `MockServer`), not with a
+    // gateway's tracker.
+    #[allow(clippy::disallowed_methods, reason = "the mock owns its tasks through its shutdown channel")]
     tokio::spawn(accept_loop(listener, shared.clone(), rx));
     Ok(MockServer { addr, shared, _shutdown: tx })
 }
@@ -175,6 +180,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: w
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let mut shutdown = shutdown.clone();
+        #[allow(clippy::disallowed_methods, reason = "a connection task ends with the mock's shutdown channel")]
         tokio::spawn(async move {
             // A handler notifies `kill` to close the connection without answering (`drop` behaviour).
             let kill = Arc::new(Notify::new());

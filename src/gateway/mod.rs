@@ -101,6 +101,7 @@ impl std::fmt::Display for AttemptNote {
     }
 }
 
+#[allow(clippy::large_enum_variant, reason = "one per request, moved once: boxing buys nothing")]
 pub enum Reply {
     /// The whole answer, and what it was (priced once: the figure the trace charges).
     Full(ChatResponse, Outcome),

@@ -48,6 +48,7 @@ pub async fn mock(reply: Reply) -> (String, Arc<parking_lot::Mutex<Vec<Seen>>>) 
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    #[allow(clippy::disallowed_methods, reason = "a test server, gone with the test's runtime")]
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}"), seen)
 }
