@@ -20,7 +20,8 @@ use super::extract::{ApiJson, ApiQuery};
 use super::sse::{frame, DONE};
 use super::AppState;
 use crate::api::openai::{
-    legacy_finish_reason, legacy_id, CompletionRequest, LegacyLogprobs, TextChoice, TextCompletion, WireUsage,
+    legacy_finish_reason, legacy_id, ChatCompletionRequest, CompletionRequest, LegacyLogprobs, TextChoice,
+    TextCompletion, WireUsage,
 };
 use crate::gateway::{self, ChatCtx, ChatStream, Explain, Outcome, Reply, StreamInfo, Streamed};
 use crate::providers::passthrough::{header_value, DroppedByKind};
@@ -50,8 +51,11 @@ pub(super) async fn completions(
         Err((field, msg)) => return ApiError::field(field, msg).into_response(),
     };
     let echo = body.echo.unwrap_or(false).then(|| body.prompt_text().unwrap_or_default().to_string());
-    let content =
-        (ws.runtime.content_capture == ContentCapture::Full).then(|| serde_json::to_value(&body).unwrap_or_default());
+    // The content captured is the chat request the service runs, so a live replay can re-send it.
+    let content = (ws.runtime.content_capture == ContentCapture::Full).then(|| {
+        serde_json::to_value(ChatCompletionRequest::from_canonical(&req, &req.model, req.stream, &Default::default()))
+            .unwrap_or_default()
+    });
     let report = DroppedByKind::of(&req);
     let slug = ws.slug.clone();
     let ctx = ChatCtx {
