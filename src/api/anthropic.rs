@@ -1,8 +1,8 @@
 //! The inbound Anthropic Messages API (`POST /v1/messages`, `/v1/messages/count_tokens`): its
 //! wire types as Anthropic documents them, converted to the canonical request and back from the
-//! canonical answer, so any provider can answer a Messages request. Parameters the canonical
-//! request cannot carry are reported (the handler's `x-layerr-dropped-params`), never silently
-//! lost.
+//! canonical answer, so any provider can answer a Messages request. What the canonical request
+//! cannot carry, and what the answering upstream does not take, is reported (the handler's
+//! `x-layerr-dropped-params`), never silently lost.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -374,17 +374,15 @@ impl MessagesRequest {
             }
             None => (None, None),
         };
-        for (name, present) in [
-            ("top_k", self.top_k.is_some()),
-            ("thinking", self.thinking.is_some()),
-            ("service_tier", self.service_tier.is_some()),
-        ] {
-            if present {
-                note(&mut dropped, name);
-            }
+        // Anthropic's extended thinking has no canonical form yet: reported, not sent.
+        if self.thinking.is_some() {
+            note(&mut dropped, "thinking");
         }
-        for k in self.extra.keys() {
-            note(&mut dropped, k);
+        // `service_tier` and unknown fields ride as extras: forwarded to OpenAI-format
+        // upstreams, reported (per upstream) for the others.
+        let mut extra = self.extra.clone();
+        if let Some(t) = &self.service_tier {
+            extra.insert("service_tier".into(), Value::String(t.clone()));
         }
         let request = llm::ChatRequest {
             model: self.model.clone(),
@@ -400,6 +398,8 @@ impl MessagesRequest {
             temperature: self.temperature,
             top_p: self.top_p,
             user: self.metadata.as_ref().and_then(|m| m.user_id.clone()),
+            top_k: self.top_k,
+            extra,
             ..llm::ChatRequest::default()
         };
         Ok(Converted { request, dropped })
@@ -571,7 +571,8 @@ mod tests {
         assert_eq!(r.tool_choice, Some(llm::ToolChoice::Required));
         assert_eq!(r.parallel_tool_calls, Some(false));
         assert_eq!(r.stop, ["END"]);
-        assert_eq!(c.dropped, ["top_k"]);
+        assert_eq!(r.top_k, Some(5));
+        assert!(c.dropped.is_empty(), "{:?}", c.dropped);
     }
 
     #[test]

@@ -66,15 +66,6 @@ fn options(body: Option<&crate::api::openai::LayerrOptions>, h: &HeaderMap) -> R
     Ok(opts)
 }
 
-fn dropped_header(resp: &mut Response, dropped: &[String]) {
-    if dropped.is_empty() {
-        return;
-    }
-    if let Ok(v) = HeaderValue::from_str(&dropped.join(", ")) {
-        resp.headers_mut().insert("x-layerr-dropped-params", v);
-    }
-}
-
 async fn messages(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -87,6 +78,8 @@ async fn messages(
     let requested = body.layerr.as_ref().and_then(|l| l.workspace.as_deref()).or(q.workspace.as_deref());
     let ws = resolve_workspace(&app, &p, requested)?;
     let converted = body.to_canonical().map_err(|(field, msg)| ApiError::field(field, msg))?;
+    let report = crate::providers::passthrough::DroppedByKind::of(&converted.request);
+    let slug = ws.slug.clone();
     let content =
         (ws.runtime.content_capture == ContentCapture::Full).then(|| serde_json::to_value(&body).unwrap_or_default());
     let ctx =
@@ -105,7 +98,13 @@ async fn messages(
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());
-    dropped_header(&mut resp, &converted.dropped);
+    let mut dropped = converted.dropped;
+    for d in super::completions::dropped_params(&app, &slug, &explain, &report) {
+        if !dropped.contains(&d) {
+            dropped.push(d);
+        }
+    }
+    super::completions::dropped_header(&dropped, resp.headers_mut());
     Ok(resp)
 }
 

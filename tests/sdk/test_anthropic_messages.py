@@ -186,19 +186,25 @@ def test_errors_raise_the_sdks_own_exceptions(claude: anthropic.Anthropic, gatew
     assert "web_search_20250305" in ht.value.body["error"]["message"]
 
 
-def test_dropped_parameters_are_reported(gateway: Gateway) -> None:
-    r = gateway.http.post(
-        f"{gateway.base}/v1/messages",
-        headers={"x-api-key": gateway.keys["sdk"], "anthropic-version": "2023-06-01"},
-        json={
-            "model": CHAT_MODEL["openai"],
-            "max_tokens": 32,
-            "top_k": 5,
-            "messages": [{"role": "user", "content": PROMPT}],
-        },
-    )
-    assert r.status_code == 200, r.text
-    assert "top_k" in r.headers["x-layerr-dropped-params"]
+def test_parameters_are_translated_or_reported(gateway: Gateway) -> None:
+    def send(fmt: str, **extra: object) -> httpx.Response:
+        r = gateway.http.post(
+            f"{gateway.base}/v1/messages",
+            headers={"x-api-key": gateway.keys["sdk"], "anthropic-version": "2023-06-01"},
+            json={"model": CHAT_MODEL[fmt], "max_tokens": 32, "messages": [{"role": "user", "content": PROMPT}], **extra},
+        )
+        assert r.status_code == 200, r.text
+        return r
+
+    # top_k reaches an Anthropic upstream natively, and the OpenAI-format one as an extra.
+    for fmt in ("anthropic", "openai"):
+        gateway.mock.clear_requests()
+        r = send(fmt, top_k=5)
+        assert "x-layerr-dropped-params" not in r.headers, r.headers
+        assert gateway.mock.requests_for(CHAT_MODEL[fmt])[-1]["body"]["top_k"] == 5
+    # Extended thinking has no canonical form yet: reported.
+    r = send("openai", thinking={"type": "enabled", "budget_tokens": 2048})
+    assert "thinking" in r.headers["x-layerr-dropped-params"]
 
 
 def test_layerr_headers_for_clients_without_body_fields(gateway: Gateway) -> None:
