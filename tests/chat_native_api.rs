@@ -59,7 +59,7 @@ fn ids(list: &Value) -> Vec<String> {
 /// A trace's `RouteDecided` decision, once the appender has committed it.
 async fn route_decided(gw: &Gateway, trace_id: &str) -> Value {
     let e = events::wait_for(gw, trace_id, "RouteDecided").await;
-    assert_eq!(e.event_version, "1.1", "RouteDecided is written at 1.1");
+    assert_eq!(e.event_version, layerr_domain::trace::ROUTE_DECIDED_VERSION, "RouteDecided is written at its current version");
     e.body()["decision"].clone()
 }
 

@@ -39,22 +39,6 @@ pub(crate) fn disposition(kind: ErrorKind) -> Then {
     }
 }
 
-/// Whether a failure says the provider is unhealthy (and so counts towards opening its breaker).
-/// A rate limit is the provider working as designed; the client's mistake or departure says
-/// nothing about it.
-pub(crate) fn counts_against_health(kind: ErrorKind) -> bool {
-    match kind {
-        ErrorKind::Server
-        | ErrorKind::Connect
-        | ErrorKind::Timeout
-        | ErrorKind::Decode
-        | ErrorKind::StreamCut
-        | ErrorKind::Auth
-        | ErrorKind::NotFound => true,
-        ErrorKind::RateLimited | ErrorKind::BadRequest | ErrorKind::Cancelled => false,
-    }
-}
-
 /// How long one attempt may take.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Limit {
@@ -160,9 +144,9 @@ mod tests {
     #[test]
     fn a_rate_limit_moves_on_without_hurting_health() {
         assert_eq!(disposition(ErrorKind::RateLimited), Then::NextTarget);
-        assert!(!counts_against_health(ErrorKind::RateLimited));
+        assert!(!ErrorKind::RateLimited.is_health_failure());
         assert_eq!(disposition(ErrorKind::BadRequest), Then::Stop);
-        assert!(counts_against_health(ErrorKind::Server));
+        assert!(ErrorKind::Server.is_health_failure());
         assert_eq!(disposition(ErrorKind::Server), Then::RetrySame);
     }
 }

@@ -64,7 +64,8 @@ impl From<&crate::api::openai::LayerrOptions> for ChatOptions {
 pub struct Explain {
     pub trace_id: String,
     pub enabled: bool,
-    pub intent: String,
+    /// Set once the request is classified.
+    pub intent: Option<intent::Intent>,
     pub confidence: f64,
     pub strategy: String,
     pub provider: Option<String>,
@@ -180,7 +181,7 @@ fn receive(
     let started = Instant::now();
     let system = req.system_text();
     let class = intent::classify_messages(system.as_deref(), &req.last_user_text());
-    explain.intent = class.intent.as_str().to_string();
+    explain.intent = Some(class.intent);
     explain.confidence = f64::from(class.confidence);
     // Refused before any provider is called while the event store fails or its queue is full.
     app.appender.admit()?;

@@ -10,7 +10,7 @@ use layerr_domain::trace::{Attempt, Charge, TraceCommand};
 
 use super::error::{ChatError, Failed};
 use super::record::Recorder;
-use super::{attempts, facts, AttemptNote, Explain};
+use super::{facts, AttemptNote, Explain};
 use crate::app::AppState;
 use crate::llm::{ChatRequest, Usage};
 use crate::providers::{ErrorKind, ProviderError};
@@ -130,7 +130,7 @@ impl Run {
         });
         match err {
             None => self.app.health.record_success(&t.provider.id, latency, ttft),
-            Some(e) if attempts::counts_against_health(e.kind) => self.app.health.record_failure(&t.provider.id),
+            Some(e) if e.kind.is_health_failure() => self.app.health.record_failure(&t.provider.id),
             // Busy: not asked again before its Retry-After, but its breaker is untouched.
             Some(e) if e.kind == ErrorKind::RateLimited => {
                 self.app.health.record_rate_limit(&t.provider.id, &t.model, e.retry_after)

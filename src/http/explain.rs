@@ -18,7 +18,7 @@ pub fn headers(e: &Explain, h: &mut HeaderMap) {
     if !e.enabled {
         return;
     }
-    h.insert("x-layerr-intent", ascii(&e.intent));
+    h.insert("x-layerr-intent", ascii(e.intent.map_or("", |i| i.as_str())));
     h.insert("x-layerr-intent-confidence", ascii(&format!("{:.2}", e.confidence)));
     h.insert("x-layerr-strategy", ascii(&e.strategy));
     if let Some(p) = &e.provider {

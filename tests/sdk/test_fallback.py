@@ -38,7 +38,10 @@ def check_fallback_trace(gateway: Gateway, trace_id: str, model: str, primary: s
     assert received["RequestReceived"]["received"]["stream"] is stream
     assert received["RequestReceived"]["received"]["fallbackMode"] == "strict"
     assert received["RequestReceived"]["received"]["workspace"] == "fallback"
-    assert decided["RouteDecided"]["decision"]["chain"] == [[primary, model], [secondary, model]]
+    assert decided["RouteDecided"]["decision"]["chain"] == [
+        {"provider": primary, "model": model},
+        {"provider": secondary, "model": model},
+    ]
     a1 = failed["AttemptFailed"]["attempt"]
     assert (a1["attempt"], a1["provider"], a1["model"], a1["status"], a1["errorKind"]) == (1, primary, model, 503, "server")
     a2 = succeeded["AttemptSucceeded"]["attempt"]
