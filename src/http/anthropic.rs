@@ -6,7 +6,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{head, post};
@@ -88,13 +88,7 @@ async fn messages(
     let id = format!("msg_{}", explain.trace_id.replace('-', ""));
     let mut resp = match result {
         Ok(Reply::Full(r, _)) => Json(MessageResponse::from_canonical(id, &r)).into_response(),
-        Ok(Reply::Stream(s)) => {
-            let mut r = Response::new(Body::from_stream(sse_body(id, s)));
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            r
-        }
+        Ok(Reply::Stream(s)) => super::sse::response(sse_body(id, s)),
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());

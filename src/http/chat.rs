@@ -9,9 +9,8 @@
 mod files;
 mod stream;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
@@ -249,11 +248,7 @@ async fn turn(
         Ok(Reply::Full(r, outcome)) => full_reply(&app, &rid, &ws, target, user, &explain, &r, &outcome).await,
         Ok(Reply::Stream(s)) => {
             let rec = stream::Pending { app: app.clone(), target, ws, user, explain: explain.clone() };
-            let mut r = Response::new(Body::from_stream(stream::forward(s, rec)));
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            Ok(r)
+            Ok(super::sse::response(stream::forward(s, rec)))
         }
         Err(e) => Err(ApiError::from(e)),
     };

@@ -4,9 +4,9 @@
 //! answer is a `text_completion`, streamed as `text_completion` chunks ending with
 //! `data: [DONE]`. Also here: the `x-layerr-dropped-params` header both OpenAI routes send.
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -67,13 +67,7 @@ pub(super) async fn completions(
     let (result, explain) = gateway::chat(&app, ctx, req, &gateway::ChatOptions::from(&opts), content).await;
     let mut resp = match result {
         Ok(Reply::Full(r, _)) => Json(TextCompletion::from_chat(&r, echo.as_deref())).into_response(),
-        Ok(Reply::Stream(s)) => {
-            let mut r = Response::new(Body::from_stream(text_body(s, echo)));
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            r
-        }
+        Ok(Reply::Stream(s)) => super::sse::response(text_body(s, echo)),
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());

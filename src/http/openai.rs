@@ -2,9 +2,8 @@
 //! errors are what the official OpenAI SDKs parse; every chat response carries
 //! `x-layerr-trace-id`, and `layerr.explain` adds the routing explanation headers.
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -71,13 +70,7 @@ async fn chat_completions(
     let (result, explain) = gateway::chat(&app, ctx, req, &gateway::ChatOptions::from(&opts), content).await;
     let mut resp = match result {
         Ok(Reply::Full(r, _)) => Json(ChatCompletion::from_canonical(&r)).into_response(),
-        Ok(Reply::Stream(s)) => {
-            let mut r = Response::new(Body::from_stream(super::sse::openai_body(s)));
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            r
-        }
+        Ok(Reply::Stream(s)) => super::sse::response(super::sse::openai_body(s)),
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());

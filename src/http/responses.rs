@@ -5,9 +5,8 @@
 //! (`store`, the default) is a `Response` aggregate in the event store, so
 //! `previous_response_id` continues a conversation after a restart and on any node.
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -297,13 +296,7 @@ async fn create(
             }
             Json(object(&a, &echo, a.status.as_str())).into_response()
         }
-        Ok(Reply::Stream(s)) => {
-            let mut r = Response::new(Body::from_stream(sse_body(trace, s, echo, keep)));
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            r
-        }
+        Ok(Reply::Stream(s)) => super::sse::response(sse_body(trace, s, echo, keep)),
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());

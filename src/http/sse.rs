@@ -11,6 +11,19 @@ use crate::llm::Role;
 
 pub const DONE: &[u8] = b"data: [DONE]\n\n";
 
+/// A streamed answer: `text/event-stream`, not cached (every inbound format's stream).
+pub fn response<S>(body: S) -> axum::response::Response
+where
+    S: futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
+{
+    use axum::http::{header, HeaderValue};
+    let mut r = axum::response::Response::new(axum::body::Body::from_stream(body));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
 /// One `data:` frame.
 pub fn frame(json: &impl serde::Serialize) -> Bytes {
     let mut v = b"data: ".to_vec();
