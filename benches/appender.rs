@@ -13,7 +13,12 @@
 //!   --notify on,off         Postgres: `off` drops the NOTIFY trigger, to measure its cost
 //! Postgres: a database is created and dropped per run on LAYERR_BENCH_PG_URL (default
 //! postgres://postgres@127.0.0.1:5432/postgres).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

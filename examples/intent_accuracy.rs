@@ -9,7 +9,12 @@
 //! confidence relates to being right; then the mean classify latency. `--split` restricts the
 //! report to one split (tune on `dev`, report `test`); `--errors` lists the misclassified prompts
 //! of the reported splits.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 use std::collections::BTreeMap;
 use std::hint::black_box;

@@ -2,7 +2,12 @@
 //! retries, fallback, breaker and rate-limit behaviour (issue 10). A provider's 429 is a rate
 //! limit, not a health failure: it moves on, never opens the breaker, and when every target is
 //! busy the client gets 429 RATE_LIMITED with the soonest Retry-After.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! Black-box tests of the audit log (`/api/admin/audit`) that every configuration change lands
 //! in: what each change records, the filters, paging, and the field names. Everything goes over
 //! HTTP against a real gateway.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

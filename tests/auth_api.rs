@@ -1,7 +1,12 @@
 //! Black-box tests of authentication and authorisation (bearer keys, admin-only routes, workspace
 //! isolation), of the health routes, and of the per-workspace rate limits by tier. Everything goes
 //! over HTTP against a real gateway; the assertions are what a client sees.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

@@ -12,7 +12,12 @@
 //! - the envelope the edge answers bad input with: request ids on every answer, unknown routes
 //!   and wrong methods, malformed, mistyped, trailing-garbage and oversized bodies, JSON arrays
 //!   where objects belong, bad query parameters.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

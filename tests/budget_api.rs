@@ -2,7 +2,12 @@
 //! never spend past it (reservations on admission, settled to the real cost); the rest get 402
 //! before any provider call; streamed and non-streamed answers with the same usage cost the same,
 //! to the hand-computed micro-dollar; the weekly alert fires once; the budget routes validate.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! The chat path end to end against mock upstreams: routing, fallback before the first byte,
 //! retries, timeouts, upstream 4xx pass-through, the 502 envelope, explain headers, streaming,
 //! and the trace events each request leaves in the store.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

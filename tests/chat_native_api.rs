@@ -3,7 +3,12 @@
 //! inline and from the workspace's `filesRoot` (traversal, symlinks out of the root and oversize
 //! files refused), `maxCost` and `maxLatency`, streaming that records the answer, list / get /
 //! delete, other workspaces' conversations hidden, and the validation envelope.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 
@@ -59,7 +64,11 @@ fn ids(list: &Value) -> Vec<String> {
 /// A trace's `RouteDecided` decision, once the appender has committed it.
 async fn route_decided(gw: &Gateway, trace_id: &str) -> Value {
     let e = events::wait_for(gw, trace_id, "RouteDecided").await;
-    assert_eq!(e.event_version, layerr_domain::trace::ROUTE_DECIDED_VERSION, "RouteDecided is written at its current version");
+    assert_eq!(
+        e.event_version,
+        layerr_domain::trace::ROUTE_DECIDED_VERSION,
+        "RouteDecided is written at its current version"
+    );
     e.body()["decision"].clone()
 }
 

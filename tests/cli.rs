@@ -1,6 +1,11 @@
 //! The binary's subcommands: `migrate`, `keys create` (the key works against a running gateway
 //! that sees it through the feed), `projections rebuild`, and strict configuration errors.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

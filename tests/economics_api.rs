@@ -3,7 +3,12 @@
 //! word count), then every figure checked against the event store and against catalog prices
 //! worked out by hand; a rebuild of the projection reproduces the answers; simulations re-route
 //! recorded traffic under another strategy, price table and budget without calling a provider.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

@@ -9,7 +9,12 @@
 //! Run with `INSTA_UPDATE=no` (as CI does) to compare; a changed envelope fails until its new
 //! snapshot has been reviewed and accepted (`cargo insta review`, or `INSTA_UPDATE=always` then
 //! read the `.snap` files).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

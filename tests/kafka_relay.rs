@@ -2,7 +2,12 @@
 //! it can be killed and restarted): every stored event reaches the topic once per position with
 //! the documented envelope, key and headers; a broker outage loses nothing; a relay restart
 //! resumes from its checkpoint. Consumers read every partition from the beginning.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 #![cfg(feature = "kafka")]
 
 mod common;

@@ -3,7 +3,12 @@
 //! commits within a couple of seconds: in its in-memory state and in the SQL projections. The
 //! listening connections are then killed; they come back and keep waking the nodes. Last, with
 //! the trigger dropped, a change stays unseen on the other node for as long.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

@@ -4,7 +4,12 @@
 //! extras (`logprobs`, `system_fingerprint`, `service_tier`) come back whole and streamed, a
 //! streamed tool call keeps `content` null, and `POST /v1/completions` answers in the legacy
 //! `text_completion` shape through the chat service. The `/api` routes stay strict.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! Provider and strategy management through the API: scoping, write-only credentials,
 //! rotation, the connectivity test, health from real traffic, discovery, the capability matrix,
 //! custom strategies used by the router, workspace default strategies and calibration.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

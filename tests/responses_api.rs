@@ -1,7 +1,12 @@
 //! The Responses API's stored responses are events: `previous_response_id` continues a
 //! conversation after the gateway restarts (on SQLite and Postgres), the history reaches the
 //! upstream, a deleted response cannot be continued, and another workspace cannot see one.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

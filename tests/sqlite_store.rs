@@ -2,7 +2,12 @@
 //! failing with `SQLITE_BUSY`/`SQLITE_BUSY_SNAPSHOT` when another commits in between (the
 //! appender and the projection runners), the database files are readable by their owner only,
 //! and `sync` durability commits with `synchronous = FULL` on every connection.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

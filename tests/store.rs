@@ -1,7 +1,12 @@
 //! The event store on both backends: one suite, run against SQLite and Postgres. Migrations,
 //! commands through cqrs-es, optimistic concurrency, the global feed (order, cursor, metadata),
 //! its high-water mark under concurrent writers, and a rebuild reproducing a read model.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

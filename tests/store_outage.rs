@@ -6,7 +6,12 @@
 //! text; writes and admission recover without a restart; SIGTERM during an outage exits within
 //! the drain bound and says how much it could not store. Also: what `/api/health/detailed`
 //! shows a workspace key.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

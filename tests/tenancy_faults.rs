@@ -11,7 +11,12 @@
 //!   policy or a host name);
 //! - ids live in per-workspace namespaces: a conflict never reveals a neighbour's id, and another
 //!   workspace's strategy is a `404` like a missing one.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

@@ -2,7 +2,12 @@
 //! `traces` read model equals a fold of them and a rebuild reproduces it (SQLite and Postgres);
 //! the detail meets the spec's trace shape; list filters, paging, explain, economics, analytics;
 //! replay dry-run then/now after a strategy change, a live replay linked to its original, compare.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

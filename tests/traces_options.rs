@@ -2,7 +2,12 @@
 //! enums: an unknown value is a 400 `VALIDATION_ERROR` whose `details.field` names the option and
 //! whose message lists the values it takes, in the query string and in the replay body alike;
 //! every listed value is accepted and answered.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

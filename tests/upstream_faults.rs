@@ -2,7 +2,12 @@
 //! usage and prices cannot overflow a sum or stop a restart, a hanging provider leaves time for
 //! the fallback, and empty, non-stream or oversized answers are upstream faults the chain moves
 //! past instead of successes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

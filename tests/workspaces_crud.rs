@@ -3,7 +3,12 @@
 //! profile, delete and re-create, a restart that keeps every acknowledged change, and concurrent
 //! writers. Everything goes over HTTP against a real gateway; the assertions are what a client
 //! sees: status, envelope, error code, headers.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

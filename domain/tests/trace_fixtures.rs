@@ -2,7 +2,12 @@
 //! history at version 1.0 (`fixtures/trace_1_0.json`), a `RouteDecided` at 1.1, and the same
 //! history at the versions written now (`fixtures/trace_current.json`), read the way
 //! `StoredEvent::decode` reads them (through `layerr_domain::upcast`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 use cqrs_es::DomainEvent;
 use layerr_domain::trace::{ErrorKind, Intent, TraceEvent};

@@ -1,5 +1,10 @@
 //! Fault behaviours: absurd usage, empty choices, malformed and huge bodies, plain bodies for streams, hangs.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

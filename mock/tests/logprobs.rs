@@ -1,6 +1,11 @@
 //! OpenAI response extras: `system_fingerprint` always, `service_tier` as asked, and `logprobs`
 //! (with `top_logprobs` alternatives) when the request asks for them, whole and streamed.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, reason = "test code: a failure is a panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "test code: a failure is a panic"
+)]
 
 mod common;
 

@@ -315,7 +315,13 @@ fn request_of(app: &AppState, health: &HealthBook, v: &TraceView, params: &Simul
                 Outcome {
                     route: Some((pr.provider.clone(), pr.model.clone())),
                     cost_micros: price(app, &pr.provider, &pr.model, &tokens, &params.prices),
-                    quality: quality(app, &pr.provider, &pr.model, r.intent.as_str(), cand.and_then(|c| c.quality_prior)),
+                    quality: quality(
+                        app,
+                        &pr.provider,
+                        &pr.model,
+                        r.intent.as_str(),
+                        cand.and_then(|c| c.quality_prior),
+                    ),
                     latency_ms: cand.and_then(|c| c.expected_latency_ms),
                 }
             }
