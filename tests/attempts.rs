@@ -28,6 +28,11 @@ enum Call {
 
 /// (status, headers, body text)
 async fn call(gw: &Gateway, c: Call) -> (u16, reqwest::header::HeaderMap, String) {
+    call_as(gw, c, ADMIN_KEY).await
+}
+
+/// [`call`] with another key.
+async fn call_as(gw: &Gateway, c: Call, key: &str) -> (u16, reqwest::header::HeaderMap, String) {
     let (path, body) = match c {
         Call::Chat | Call::Stream => (
             "/v1/chat/completions",
@@ -36,7 +41,7 @@ async fn call(gw: &Gateway, c: Call) -> (u16, reqwest::header::HeaderMap, String
         ),
         Call::Embed => ("/v1/embeddings", json!({"model": EMBED_MODEL, "input": "hello"})),
     };
-    let resp = gw.client.post(format!("{}{path}", gw.base)).bearer_auth(ADMIN_KEY).json(&body).send().await.unwrap();
+    let resp = gw.client.post(format!("{}{path}", gw.base)).bearer_auth(key).json(&body).send().await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     (status, headers, resp.text().await.unwrap())
@@ -142,6 +147,50 @@ async fn chat_stream_and_embeddings_retry_and_fall_back_alike() {
             [("pa".to_string(), false), ("pa".to_string(), false), ("pb".to_string(), true)],
             "{c:?}: {log:?}"
         );
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_stream_and_embeddings_share_the_deadline_alike() {
+    for c in [Call::Chat, Call::Stream, Call::Embed] {
+        let gw = Gateway::start(Kind::Sqlite).await;
+        let key = gw.workspace("dl", "enterprise").await;
+        let (s, _, v) = gw
+            .call(
+                "PATCH",
+                "/api/workspaces/dl/runtime",
+                Some(&key),
+                Some(json!({"timeouts": {"totalMs": 1200, "connectMs": 500, "firstTokenMs": 1200}, "retries": {"maxAttempts": 1}})),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let a = layerr_mock::spawn().await;
+        let b = layerr_mock::spawn().await;
+        provider(&gw, "pa", &format!("{}/v1", a.base_url()), &[CHAT_MODEL, EMBED_MODEL]).await;
+        provider(&gw, "pb", &format!("{}/v1", b.base_url()), &[CHAT_MODEL, EMBED_MODEL]).await;
+        // A hanging first target gets its share of the deadline (half, with one after it),
+        // then the fallback answers within what is left.
+        a.set_default(Behavior::hang().forever());
+        let t0 = std::time::Instant::now();
+        let (s, h, text) = call_as(&gw, c, &key).await;
+        assert_eq!(s, 200, "{c:?}: {text}");
+        let took = t0.elapsed();
+        assert!(
+            took >= std::time::Duration::from_millis(500) && took < std::time::Duration::from_millis(1200),
+            "{c:?}: {took:?}"
+        );
+        let log = attempt_log(&gw, &h).await;
+        assert_eq!(providers_tried(&log), [("pa".to_string(), false), ("pb".to_string(), true)], "{c:?}: {log:?}");
+        assert_eq!(log[0]["errorKind"], "timeout", "{log:?}");
+
+        // Both hang: the request ends at its deadline with 504 TIMEOUT.
+        b.set_default(Behavior::hang().forever());
+        let t0 = std::time::Instant::now();
+        let (s, _, text) = call_as(&gw, c, &key).await;
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{c:?}: {s} {text}"));
+        assert_error(s, &v, 504, "TIMEOUT");
+        assert!(t0.elapsed() < std::time::Duration::from_millis(2500), "{c:?}: {:?}", t0.elapsed());
         gw.stop().await;
     }
 }
