@@ -28,15 +28,40 @@ pub enum Cqrs<A: Aggregate> {
     Sqlite(CqrsFramework<A, PersistedEventStore<SqliteEventRepository, A>>),
 }
 
+/// Brings old event versions up to date as cqrs-es loads an aggregate for a command, through the
+/// same domain upcaster every read model uses (`layerr_domain::upcast`; current events pass
+/// untouched).
+struct DomainUpcaster;
+
+impl cqrs_es::persist::EventUpcaster for DomainUpcaster {
+    fn can_upcast(&self, _event_type: &str, _event_version: &str) -> bool {
+        true
+    }
+
+    fn upcast(&self, mut e: cqrs_es::persist::SerializedEvent) -> cqrs_es::persist::SerializedEvent {
+        layerr_domain::upcast(&e.aggregate_type, &e.event_type, &e.event_version, &mut e.payload);
+        e
+    }
+}
+
+fn upcasters() -> Vec<Box<dyn cqrs_es::persist::EventUpcaster>> {
+    vec![Box::new(DomainUpcaster)]
+}
+
 impl<A: Aggregate> Cqrs<A> {
     fn new(db: &Db, queries: Vec<Box<dyn Query<A>>>, services: A::Services) -> Self {
         match &db.typed {
             TypedPool::Postgres(pool) => Cqrs::Postgres(CqrsFramework::new(
-                PersistedEventStore::new_event_store(PgEvents::new(pool.clone())),
+                PersistedEventStore::new_event_store(PgEvents::new(pool.clone())).with_upcasters(upcasters()),
                 queries,
                 services,
             )),
-            TypedPool::Sqlite(pool) => Cqrs::Sqlite(sqlite_es::sqlite_cqrs(pool.clone(), queries, services)),
+            TypedPool::Sqlite(pool) => Cqrs::Sqlite(CqrsFramework::new(
+                PersistedEventStore::new_event_store(SqliteEventRepository::new(pool.clone()))
+                    .with_upcasters(upcasters()),
+                queries,
+                services,
+            )),
         }
     }
 
@@ -251,6 +276,7 @@ where
     A: Aggregate,
 {
     use cqrs_es::{AggregateContext, EventStore as _};
-    let mut context = PersistedEventStore::<R, A>::new_event_store(repo).load_aggregate(id).await?;
+    let mut context =
+        PersistedEventStore::<R, A>::new_event_store(repo).with_upcasters(upcasters()).load_aggregate(id).await?;
     Ok(std::mem::take(context.aggregate()))
 }
