@@ -36,6 +36,8 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// stopped Postgres refuses connections, and the pool retries those until its acquire timeout).
 /// A healthy group commit takes milliseconds.
 const STALL: Duration = Duration::from_secs(1);
+/// How long a request waits for room in a full queue before it is refused.
+const QUEUE_WAIT: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// How long shutdown keeps trying a failing store before it writes the rest off.
 pub const DRAIN_BOUND: Duration = Duration::from_secs(10);
@@ -206,18 +208,34 @@ impl Appender {
         Appender { tx, durability, health }
     }
 
+    /// [`Appender::admit`], but a full queue is first waited on (for at most [`QUEUE_WAIT`]):
+    /// under a burst the writer drains the queue in milliseconds, and backpressure there is
+    /// better than a 503. A failing store is refused at once.
+    pub async fn admit_waiting(&self) -> Result<(), Shed> {
+        if self.tx.capacity() == 0 && !self.failing() {
+            // A permit is dropped at once: this only waits for room, it reserves none.
+            let _ = tokio::time::timeout(QUEUE_WAIT, self.tx.reserve()).await;
+        }
+        self.admit()
+    }
+
+    /// Writes fail, or the one in progress has been stuck for [`STALL`].
+    fn failing(&self) -> bool {
+        let h = &self.health;
+        h.failing_since.load(Ordering::Acquire) != 0 || h.since(&h.writing_since).is_some_and(|d| d >= STALL)
+    }
+
     /// Whether a new request that will record events may start: refused while the store is
     /// failing or the queue is full. Cheap (a few atomic loads); the refusal is counted.
     pub fn admit(&self) -> Result<(), Shed> {
         let h = &self.health;
-        let refused =
-            if h.failing_since.load(Ordering::Acquire) != 0 || h.since(&h.writing_since).is_some_and(|d| d >= STALL) {
-                Shed::StoreFailing
-            } else if self.tx.capacity() == 0 {
-                Shed::QueueFull
-            } else {
-                return Ok(());
-            };
+        let refused = if self.failing() {
+            Shed::StoreFailing
+        } else if self.tx.capacity() == 0 {
+            Shed::QueueFull
+        } else {
+            return Ok(());
+        };
         h.shed.fetch_add(1, Ordering::Relaxed);
         Err(refused)
     }

@@ -23,7 +23,7 @@ pub async fn embed(
     trace_id: String,
 ) -> Result<EmbeddingResponse, ChatError> {
     // Refused before any provider is called while the event store fails or its queue is full.
-    app.appender.admit()?;
+    app.appender.admit_waiting().await?;
     let started = Instant::now();
     let ws = &ctx.workspace;
     let mut recorder = Recorder::new(app, trace_id.clone(), &ctx.key_id, &ctx.request_id, ws);

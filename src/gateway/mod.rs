@@ -151,7 +151,7 @@ pub async fn chat(
 ) -> (Result<Reply, ChatError>, Explain) {
     let mut explain =
         Explain { trace_id: uuid::Uuid::now_v7().to_string(), enabled: opts.explain, ..Default::default() };
-    let mut turn = match receive(app, &ctx, &req, opts, content, &mut explain) {
+    let mut turn = match receive(app, &ctx, &req, opts, content, &mut explain).await {
         Ok(t) => t,
         Err(e) => return (Err(e), explain),
     };
@@ -170,7 +170,7 @@ pub async fn chat(
 
 /// Classifies the request, refuses it while the store cannot take its events, resolves its
 /// strategy and records its receipt.
-fn receive(
+async fn receive(
     app: &AppState,
     ctx: &ChatCtx,
     req: &ChatRequest,
@@ -184,7 +184,7 @@ fn receive(
     explain.intent = Some(class.intent);
     explain.confidence = f64::from(class.confidence);
     // Refused before any provider is called while the event store fails or its queue is full.
-    app.appender.admit()?;
+    app.appender.admit_waiting().await?;
     let strategy = strategy_in(&app.hot, &ctx.workspace, opts.strategy.as_deref())?;
     explain.strategy = strategy.id.clone();
     let runtime = &ctx.workspace.runtime;
