@@ -14,6 +14,7 @@ pub mod error;
 pub mod explain;
 pub mod extract;
 pub mod health;
+pub mod inbound;
 pub mod keepalive;
 pub mod metrics;
 pub mod openai;
