@@ -395,9 +395,18 @@ impl Writer {
                 Ok(r) => r.map_err(|e| e.to_string()),
                 Err(_) => Err(format!("no answer from the event store within {} ms", limit.as_millis())),
             };
+            let took = h.since(&h.writing_since).unwrap_or_default();
             h.writing_since.store(0, Ordering::Release);
             match result {
                 Ok(stored) => {
+                    if took >= STALL {
+                        // Admission counted it as a stalled store and refused requests meanwhile.
+                        tracing::warn!(
+                            events = count,
+                            took_ms = took.as_millis() as u64,
+                            "a slow event-store write held up admission"
+                        );
+                    }
                     if stored < count as u64 {
                         // A commit whose acknowledgement was lost: its rows are already there.
                         tracing::warn!(
@@ -488,7 +497,7 @@ impl Writer {
 /// rows inserted.
 async fn write(db: &Db, events: &[&NewEvent], retry: bool) -> Result<u64, DbError> {
     let json_cast = if db.backend() == Backend::Postgres { "::json" } else { "" };
-    let mut conn = db.any.acquire().await?;
+    let mut conn = db.writer.acquire().await?;
     // SQLite: `BEGIN IMMEDIATE`, so the position read below and the insert see the same state
     // (another writer waits for the lock instead of committing in between).
     let mut tx = begin_write(&mut conn).await?;

@@ -66,6 +66,10 @@ pub enum TypedPool {
 pub struct Db {
     pub typed: TypedPool,
     pub any: AnyPool,
+    /// The event appender's own connection: its group commits never wait for a connection behind
+    /// reads, projection batches and health probes (a wait that admission would count as a
+    /// stalled store and shed requests for).
+    pub writer: AnyPool,
 }
 
 struct Migration {
@@ -142,7 +146,9 @@ impl Db {
                 .await?;
             let any =
                 AnyPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
-            Ok(Db { typed: TypedPool::Postgres(typed), any })
+            let writer =
+                AnyPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+            Ok(Db { typed: TypedPool::Postgres(typed), any, writer })
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(|e| DbError::Url(e.to_string()))?
@@ -166,21 +172,22 @@ impl Db {
             // (left alone it would be SQLite's default, FULL). sqlx's SQLite default busy timeout
             // (5 s) applies to this pool.
             let pragma = sync.pragma();
-            let any = AnyPoolOptions::new()
-                .max_connections(4)
-                .after_connect(move |conn, _| {
+            let any_pool = |connections: u32| {
+                AnyPoolOptions::new().max_connections(connections).after_connect(move |conn, _| {
                     Box::pin(async move {
                         sqlx::Executor::execute(conn, pragma).await?;
                         Ok(())
                     })
                 })
-                .connect(url)
-                .await?;
+            };
+            let any = any_pool(4).connect(url).await?;
+            // One writer at a time is all SQLite allows anyway.
+            let writer = any_pool(1).connect(url).await?;
             if on_disk {
                 // SQLite creates `-wal` and `-shm` with the database file's mode; made sure here.
                 owner_only(&file)?;
             }
-            Ok(Db { typed: TypedPool::Sqlite(typed), any })
+            Ok(Db { typed: TypedPool::Sqlite(typed), any, writer })
         } else {
             Err(DbError::Url(format!("unsupported database url scheme in '{}'", redact(url))))
         }

@@ -541,6 +541,7 @@ class Result:
     error: str | None = None
     enveloped: bool | None = None
     code: str | None = None
+    reason: str | None = None  # the envelope's details.reason (a 503's storeFailing / queueFull)
 
     @property
     def latency(self) -> float:
@@ -569,6 +570,9 @@ async def one_request(s: aiohttp.ClientSession, url: str, body: dict, headers: d
                 res.enveloped = is_envelope(data)
                 if res.enveloped:
                     res.code = data["error"]["code"]
+                    details = data["error"].get("details")
+                    if isinstance(details, dict) and isinstance(details.get("reason"), str):
+                        res.reason = details["reason"]
             return res
     except asyncio.TimeoutError:
         return Result(i, t0, time.monotonic(), -1, error="client timeout")

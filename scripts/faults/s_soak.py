@@ -126,7 +126,11 @@ async def run(ctx: Ctx, mock: Mock) -> None:
                "caught_up_after": caught_up,
                "health_detailed_max_s": max((x["health_s"] for x in samples if "health_s" in x), default=None),
                "load_average_1m_mean": round(mean([x["load1"] for x in samples]), 2)}
-    rep.data["soak"] = {"summary": summary, "samples": samples}
+    # Each refused request, so that a missed goal says why (code, reason, when, how fast).
+    refused = [{"t": round(r.sent - t0, 2), "status": r.status, "code": r.code, "reason": r.reason,
+                "latency_ms": ms(r.latency), "error": r.error} for r in results if r.status != 200]
+    summary["refused_first"] = refused[:5]
+    rep.data["soak"] = {"summary": summary, "samples": samples, "refused": refused}
     log(f"soak: {summary}")
     rep.goal("soak", f"every request answered 200 at {RATE} req/s",
              len(ok200) == len(results) and achieved >= 0.95 * RATE,
