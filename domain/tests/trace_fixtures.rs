@@ -91,3 +91,29 @@ fn values_1_0_never_wrote_still_decode() {
     let TraceEvent::AttemptFailed { attempt, .. } = decode(&failed).0 else { panic!() };
     assert_eq!(attempt.error_kind, Some(ErrorKind::Cancelled));
 }
+
+#[test]
+fn attempts_1_1_read_with_no_dropped_params() {
+    for new in trace_rows(TRACE_CURRENT).into_iter().filter(|r| text(r, "eventType").starts_with("Attempt")) {
+        let kind = text(&new, "eventType");
+        let mut old = new.clone();
+        old["eventVersion"] = "1.1".into();
+        old["payload"][&kind]["attempt"].as_object_mut().unwrap().remove("droppedParams");
+        let (from_old, upcast) = decode(&old);
+        assert!(upcast, "a 1.1 attempt is an older version");
+        assert_eq!(from_old, decode(&new).0);
+        let (TraceEvent::AttemptSucceeded { attempt, .. } | TraceEvent::AttemptFailed { attempt, .. }) = from_old
+        else {
+            panic!("{kind}")
+        };
+        assert!(attempt.dropped_params.is_empty());
+    }
+    // The field round-trips when there is something in it.
+    let mut row = trace_rows(TRACE_CURRENT).into_iter().find(|r| r["eventType"] == "AttemptSucceeded").unwrap();
+    row["payload"]["AttemptSucceeded"]["attempt"]["droppedParams"] = serde_json::json!(["seed", "metadata.tag"]);
+    let (event, upcast) = decode(&row);
+    assert!(!upcast);
+    let TraceEvent::AttemptSucceeded { attempt, .. } = &event else { panic!() };
+    assert_eq!(attempt.dropped_params, ["seed", "metadata.tag"]);
+    assert_eq!(serde_json::to_value(&event).unwrap(), row["payload"]);
+}

@@ -46,6 +46,9 @@ pub struct ChatOptions {
     pub max_latency_ms: Option<u64>,
     /// The trace this request replays (a live replay).
     pub replay_of: Option<String>,
+    /// The request's parameters the inbound format could not carry into the canonical request
+    /// (in the client's names): recorded on every attempt with what its upstream did not take.
+    pub dropped: Vec<String>,
 }
 
 impl From<&crate::api::openai::LayerrOptions> for ChatOptions {
@@ -338,6 +341,7 @@ async fn execute(
     let total_ms = opts.max_latency_ms.map_or(runtime.timeouts.total_ms, |m| m.min(runtime.timeouts.total_ms));
     let mut run = Run::new(app, req, chain, turn.recorder, explain, started, Duration::from_millis(total_ms), runtime);
     run.capture = turn.capture;
+    run.inbound_dropped = opts.dropped.clone();
     if run.req.stream {
         let result = stream::start(&mut run).await;
         let explain = run.explain.clone();
@@ -399,12 +403,11 @@ pub(crate) async fn finish_failed(mut recorder: Recorder, err: &ChatError, start
 }
 
 async fn complete(run: &mut Run) -> Result<(ChatResponse, Outcome), ChatError> {
-    // The request stays on the run for the trace; the executor's calls borrow it from here.
-    let req = std::mem::take(&mut run.req);
+    // The request stays on the run for the trace; the executor's calls share it.
+    let req = std::sync::Arc::clone(&run.req);
     let won = run.execute(attempts::Limit::Whole, |up, t, _| Box::pin(providers::chat(up, &req, &t.model))).await;
-    run.req = req;
     let attempts::Won { target: t, value: mut resp, t0 } = won?;
-    run.record_attempt(&t, t0.elapsed(), None, None);
+    let dropped_params = run.record_attempt(&t, t0.elapsed(), None, None);
     let usage = resp.usage.unwrap_or_else(|| estimate_usage(&run.req, &resp));
     resp.usage = Some(usage);
     let cost_micros = run.charge(&t, &usage);
@@ -418,8 +421,14 @@ async fn complete(run: &mut Run) -> Result<(ChatResponse, Outcome), ChatError> {
         resp.created = chrono::Utc::now().timestamp();
     }
     let finish_reason = resp.choices.first().and_then(|c| c.finish_reason);
-    let outcome =
-        Outcome { provider: t.provider.id.clone(), model: t.model.clone(), usage, cost_micros, finish_reason };
+    let outcome = Outcome {
+        provider: t.provider.id.clone(),
+        model: t.model.clone(),
+        usage,
+        cost_micros,
+        finish_reason,
+        dropped_params,
+    };
     Ok((resp, outcome))
 }
 

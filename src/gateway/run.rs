@@ -2,6 +2,7 @@
 //! backoff, the attempts recorded on the trace and the health book, the charge, and the error
 //! for a chain that failed.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -13,13 +14,19 @@ use super::record::Recorder;
 use super::{facts, AttemptNote, Explain};
 use crate::app::AppState;
 use crate::llm::{ChatRequest, Usage};
-use crate::providers::{ErrorKind, ProviderError};
+use crate::providers::{passthrough, ErrorKind, ProviderError, ProviderKind};
 use crate::routing::Target;
 
 /// Everything the attempt loop needs, owned so a stream can carry it past the handler.
 pub(crate) struct Run {
     pub app: AppState,
-    pub req: ChatRequest,
+    /// Shared with the calls in flight, so an attempt's record can still read it.
+    pub req: Arc<ChatRequest>,
+    /// What the inbound format could not carry into the canonical request (reported with every
+    /// attempt's own drops).
+    pub inbound_dropped: Vec<String>,
+    /// Per provider kind tried so far: what its upstreams do not receive of `req`.
+    dropped: Vec<(ProviderKind, Vec<String>)>,
     pub chain: Vec<Target>,
     pub recorder: Recorder,
     pub explain: Explain,
@@ -55,7 +62,9 @@ impl Run {
     ) -> Run {
         Run {
             app: app.clone(),
-            req,
+            req: Arc::new(req),
+            inbound_dropped: Vec::new(),
+            dropped: Vec::new(),
             chain,
             recorder,
             explain,
@@ -101,13 +110,37 @@ impl Run {
         Duration::from_millis(half + rand::thread_rng().gen_range(0..=half))
     }
 
+    /// The parameters of the request an attempt on `t` does not deliver: the inbound format's
+    /// drops, then what the adapter of `t`'s provider kind cannot translate (worked out once per
+    /// kind, and only for the kinds the run tries).
+    pub fn dropped_for(&mut self, t: &Target) -> Vec<String> {
+        let mut out = self.inbound_dropped.clone();
+        let Some(kind) = t.provider.resolved.kind() else { return out };
+        let at = match self.dropped.iter().position(|(k, _)| *k == kind) {
+            Some(at) => at,
+            None => {
+                self.dropped.push((kind, passthrough::dropped(kind, &self.req)));
+                self.dropped.len() - 1
+            }
+        };
+        for d in &self.dropped[at].1 {
+            if !out.contains(d) {
+                out.push(d.clone());
+            }
+        }
+        out
+    }
+
+    /// Records one attempt on the trace, the explanation and the health book; returns the
+    /// parameters its upstream did not receive (as recorded).
     pub fn record_attempt(
         &mut self,
         t: &Target,
         latency: Duration,
         ttft: Option<Duration>,
         err: Option<&ProviderError>,
-    ) {
+    ) -> Vec<String> {
+        let dropped_params = self.dropped_for(t);
         self.attempt_no += 1;
         self.explain.attempts.push(AttemptNote {
             provider: t.provider.id.clone(),
@@ -124,6 +157,7 @@ impl Run {
                 error_kind: err.map(|e| e.kind),
                 status: err.and_then(|e| e.status),
                 message: err.map(|e| e.message.chars().take(300).collect()),
+                dropped_params: dropped_params.clone(),
             },
             succeeded: err.is_none(),
             at: Recorder::now(),
@@ -141,6 +175,7 @@ impl Run {
         if let Some(e) = err {
             self.failures.push((t.provider.id.clone(), t.model.clone(), e.clone()));
         }
+        dropped_params
     }
 
     /// Prices `usage` on `t` and records the charge; returns the cost in micro-dollars.

@@ -33,7 +33,7 @@ pub(crate) struct Live {
 
 /// Tries the chain until one upstream starts answering within the first-token timeout.
 pub(super) async fn start(run: &mut Run) -> Result<Box<Live>, ChatError> {
-    let req = std::mem::take(&mut run.req);
+    let req = std::sync::Arc::clone(&run.req);
     let limit = Limit::FirstEvent { first_event: run.first_token };
     let won = run
         .execute(limit, |up, t, _| {
@@ -49,7 +49,6 @@ pub(super) async fn start(run: &mut Run) -> Result<Box<Live>, ChatError> {
             })
         })
         .await;
-    run.req = req;
     let Won { target: t, value: (events, first), t0 } = won?;
     let ttft = t0.elapsed();
     run.explain.provider = Some(t.provider.id.clone());
@@ -95,6 +94,9 @@ pub struct Outcome {
     pub usage: Usage,
     pub cost_micros: i64,
     pub finish_reason: Option<FinishReason>,
+    /// The request's parameters the answering upstream did not receive (what its attempt
+    /// recorded): the `x-layerr-dropped-params` header.
+    pub dropped_params: Vec<String>,
 }
 
 /// What a framing needs to know before the first event.
@@ -109,6 +111,9 @@ pub struct StreamInfo {
     pub n: u32,
     /// The client asked for a usage event at the end (`stream_options.include_usage`).
     pub include_usage: bool,
+    /// The request's parameters the answering upstream does not receive (its attempt records
+    /// the same list when the stream ends), for the response headers.
+    pub dropped_params: Vec<String>,
 }
 
 /// A streamed answer: typed events, ending with [`Streamed::Done`] or [`Streamed::Failed`].
@@ -118,13 +123,15 @@ pub struct ChatStream {
 }
 
 impl ChatStream {
-    pub(super) fn new(run: Run, live: Box<Live>) -> ChatStream {
+    pub(super) fn new(mut run: Run, live: Box<Live>) -> ChatStream {
+        let dropped_params = run.dropped_for(&live.target);
         let info = StreamInfo {
             id: format!("chatcmpl-{}", run.explain.trace_id.replace('-', "")),
             created: chrono::Utc::now().timestamp(),
             model: live.target.model.clone(),
             n: run.req.n.max(1),
             include_usage: run.req.include_usage,
+            dropped_params,
         };
         ChatStream { info, inner: Box::pin(events(run, live)) }
     }
@@ -197,7 +204,7 @@ impl State {
             estimated: true,
             ..Usage::default()
         });
-        run.record_attempt(&target, self.live.t0.elapsed(), Some(self.live.ttft), err);
+        let dropped_params = run.record_attempt(&target, self.live.t0.elapsed(), Some(self.live.ttft), err);
         let cost_micros = run.charge(&target, &usage);
         Outcome {
             provider: target.provider.id.clone(),
@@ -205,6 +212,7 @@ impl State {
             usage,
             cost_micros,
             finish_reason: self.finish,
+            dropped_params,
         }
     }
 

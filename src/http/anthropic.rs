@@ -15,7 +15,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use layerr_domain::workspace::types::{ContentCapture, FallbackMode};
+use layerr_domain::workspace::types::ContentCapture;
 
 use super::auth::resolve_workspace;
 use super::envelope::RequestId;
@@ -23,7 +23,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::AppState;
 use crate::api::anthropic::{error_type, stop_reason, CountTokensRequest, MessageResponse, MessagesRequest, OutUsage};
-use crate::gateway::{self, ChatCtx, ChatOptions, ChatStream, Reply, Streamed};
+use crate::gateway::{self, ChatCtx, ChatStream, Reply, Streamed};
 use crate::state::Principal;
 
 pub fn router() -> Router<AppState> {
@@ -43,29 +43,6 @@ struct LenientQuery {
     workspace: Option<String>,
 }
 
-/// The `layerr` options from the body, or from `x-layerr-*` headers for clients that cannot
-/// add body fields (Claude Code, Codex).
-fn options(body: Option<&crate::api::openai::LayerrOptions>, h: &HeaderMap) -> Result<ChatOptions, ApiError> {
-    let mut opts = body.map(ChatOptions::from).unwrap_or_default();
-    let header = |name: &str| -> Result<Option<String>, ApiError> {
-        h.get(name)
-            .map(|v| v.to_str().map(str::to_string).map_err(|_| ApiError::field(name, format!("{name} is not text"))))
-            .transpose()
-    };
-    if let Some(s) = header("x-layerr-strategy")? {
-        opts.strategy.get_or_insert(s);
-    }
-    if let Some(f) = header("x-layerr-fallback")? {
-        let mode: FallbackMode = serde_json::from_value(Value::String(f.clone()))
-            .map_err(|_| ApiError::field("x-layerr-fallback", format!("unknown fallback mode '{f}'")))?;
-        opts.fallback.get_or_insert(mode);
-    }
-    if let Some(e) = header("x-layerr-explain")? {
-        opts.explain |= matches!(e.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
-    }
-    Ok(opts)
-}
-
 async fn messages(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -74,17 +51,18 @@ async fn messages(
     ApiQuery(q): ApiQuery<LenientQuery>,
     ApiJson(body): ApiJson<MessagesRequest>,
 ) -> Result<Response, ApiError> {
-    let opts = options(body.layerr.as_ref(), &headers)?;
+    let mut opts = super::inbound::options(body.layerr.as_ref(), &headers)?;
     let requested = body.layerr.as_ref().and_then(|l| l.workspace.as_deref()).or(q.workspace.as_deref());
     let ws = resolve_workspace(&app, &p, requested)?;
     let converted = body.to_canonical().map_err(|(field, msg)| ApiError::field(field, msg))?;
-    let report = crate::providers::passthrough::DroppedByKind::of(&converted.request);
-    let slug = ws.slug.clone();
+    // What the canonical request could not carry is reported with each attempt's own drops.
+    opts.dropped = converted.dropped;
     let content =
         (ws.runtime.content_capture == ContentCapture::Full).then(|| serde_json::to_value(&body).unwrap_or_default());
     let ctx =
         ChatCtx { key_id: p.key_id().to_string(), workspace: ws, request_id: rid.0.clone(), endpoint: "/v1/messages" };
     let (result, explain) = gateway::chat(&app, ctx, converted.request, &opts, content).await;
+    let dropped = super::completions::dropped_params(&result);
     let id = format!("msg_{}", explain.trace_id.replace('-', ""));
     let mut resp = match result {
         Ok(Reply::Full(r, _)) => Json(MessageResponse::from_canonical(id, &r)).into_response(),
@@ -92,12 +70,6 @@ async fn messages(
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());
-    let mut dropped = converted.dropped;
-    for d in super::completions::dropped_params(&app, &slug, &explain, &report) {
-        if !dropped.contains(&d) {
-            dropped.push(d);
-        }
-    }
     super::completions::dropped_header(&dropped, resp.headers_mut());
     Ok(resp)
 }

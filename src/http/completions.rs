@@ -23,8 +23,8 @@ use crate::api::openai::{
     legacy_finish_reason, legacy_id, ChatCompletionRequest, CompletionRequest, LegacyLogprobs, TextChoice,
     TextCompletion, WireUsage,
 };
-use crate::gateway::{self, ChatCtx, ChatStream, Explain, Outcome, Reply, StreamInfo, Streamed};
-use crate::providers::passthrough::{header_value, DroppedByKind};
+use crate::gateway::{self, ChatCtx, ChatError, ChatStream, Outcome, Reply, StreamInfo, Streamed};
+use crate::providers::passthrough::header_value;
 use crate::state::Principal;
 
 #[derive(Deserialize, Default)]
@@ -37,11 +37,15 @@ pub(super) async fn completions(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<WorkspaceQuery>,
     ApiJson(body): ApiJson<CompletionRequest>,
 ) -> Response {
-    let opts = body.layerr.clone().unwrap_or_default();
-    let requested = opts.workspace.as_deref().or(q.workspace.as_deref());
+    let mut opts = match super::inbound::options(body.layerr.as_ref(), &headers) {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let requested = body.layerr.as_ref().and_then(|l| l.workspace.as_deref()).or(q.workspace.as_deref());
     let ws = match resolve_workspace(&app, &p, requested) {
         Ok(w) => w,
         Err(e) => return e.into_response(),
@@ -56,42 +60,37 @@ pub(super) async fn completions(
         serde_json::to_value(ChatCompletionRequest::from_canonical(&req, &req.model, req.stream, &Default::default()))
             .unwrap_or_default()
     });
-    let report = DroppedByKind::of(&req);
-    let slug = ws.slug.clone();
+    // The legacy parameters the chat request could not carry are reported with each attempt's.
+    opts.dropped = legacy_dropped;
     let ctx = ChatCtx {
         key_id: p.key_id().to_string(),
         workspace: ws,
         request_id: rid.0.clone(),
         endpoint: "/v1/completions",
     };
-    let (result, explain) = gateway::chat(&app, ctx, req, &gateway::ChatOptions::from(&opts), content).await;
+    let (result, explain) = gateway::chat(&app, ctx, req, &opts, content).await;
+    // The chat parameters the legacy ones became are reported in the legacy names.
+    let dropped: Vec<String> =
+        dropped_params(&result).into_iter().filter(|p| !(body.logprobs.is_some() && p == "top_logprobs")).collect();
     let mut resp = match result {
         Ok(Reply::Full(r, _)) => Json(TextCompletion::from_chat(&r, echo.as_deref())).into_response(),
         Ok(Reply::Stream(s)) => super::sse::response(text_body(s, echo)),
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());
-    if explain.provider.is_some() {
-        // The chat parameters the legacy ones became are reported in the legacy names.
-        let mut dropped = legacy_dropped;
-        let upstream = dropped_params(&app, &slug, &explain, &report);
-        dropped.extend(upstream.into_iter().filter(|p| !(body.logprobs.is_some() && p == "top_logprobs")));
-        dropped_header(&dropped, resp.headers_mut());
-    }
+    dropped_header(&dropped, resp.headers_mut());
     resp
 }
 
-/// What the upstream that answered did not receive of the request, from `report` (worked out
-/// before the request was sent); nothing before one has answered.
-pub(super) fn dropped_params(
-    app: &AppState,
-    workspace: &str,
-    explain: &Explain,
-    report: &DroppedByKind,
-) -> Vec<String> {
-    let Some(id) = explain.provider.as_deref() else { return vec![] };
-    let kind = app.hot.providers(Some(workspace)).iter().find(|p| p.id == id).and_then(|p| p.resolved.kind());
-    kind.map_or_else(Vec::new, |k| report.for_kind(k).to_vec())
+/// What the upstream that answered did not receive of the request, as the service worked it out
+/// for that upstream's attempt (the inbound format's drops included); nothing when none
+/// answered.
+pub(super) fn dropped_params(result: &Result<Reply, ChatError>) -> Vec<String> {
+    match result {
+        Ok(Reply::Full(_, outcome)) => outcome.dropped_params.clone(),
+        Ok(Reply::Stream(s)) => s.info.dropped_params.clone(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// `x-layerr-dropped-params: a, b`, when anything was dropped.
@@ -242,7 +241,14 @@ mod tests {
     use crate::llm::{FinishReason, StreamExtras, Usage};
 
     fn info() -> StreamInfo {
-        StreamInfo { id: "chatcmpl-abc".into(), created: 1, model: "m".into(), n: 1, include_usage: true }
+        StreamInfo {
+            id: "chatcmpl-abc".into(),
+            created: 1,
+            model: "m".into(),
+            n: 1,
+            include_usage: true,
+            dropped_params: vec![],
+        }
     }
 
     fn data(frames: &[Bytes]) -> Vec<Value> {
@@ -270,6 +276,7 @@ mod tests {
                 usage: Usage { prompt_tokens: 3, completion_tokens: 2, ..Usage::default() },
                 cost_micros: 1,
                 finish_reason: Some(FinishReason::Stop),
+                dropped_params: vec![],
             }),
         ]
     }

@@ -44,11 +44,15 @@ async fn chat_completions(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<WorkspaceQuery>,
     ApiJson(body): ApiJson<ChatCompletionRequest>,
 ) -> Response {
-    let opts = body.layerr.clone().unwrap_or_default();
-    let requested = opts.workspace.as_deref().or(q.workspace.as_deref());
+    let opts = match super::inbound::options(body.layerr.as_ref(), &headers) {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let requested = body.layerr.as_ref().and_then(|l| l.workspace.as_deref()).or(q.workspace.as_deref());
     let ws = match resolve_workspace(&app, &p, requested) {
         Ok(w) => w,
         Err(e) => return e.into_response(),
@@ -59,22 +63,20 @@ async fn chat_completions(
     };
     let content =
         (ws.runtime.content_capture == ContentCapture::Full).then(|| serde_json::to_value(&body).unwrap_or_default());
-    let report = crate::providers::passthrough::DroppedByKind::of(&req);
-    let slug = ws.slug.clone();
     let ctx = ChatCtx {
         key_id: p.key_id().to_string(),
         workspace: ws,
         request_id: rid.0.clone(),
         endpoint: "/v1/chat/completions",
     };
-    let (result, explain) = gateway::chat(&app, ctx, req, &gateway::ChatOptions::from(&opts), content).await;
+    let (result, explain) = gateway::chat(&app, ctx, req, &opts, content).await;
+    let dropped = super::completions::dropped_params(&result);
     let mut resp = match result {
         Ok(Reply::Full(r, _)) => Json(ChatCompletion::from_canonical(&r)).into_response(),
         Ok(Reply::Stream(s)) => super::sse::response(super::sse::openai_body(s)),
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());
-    let dropped = super::completions::dropped_params(&app, &slug, &explain, &report);
     super::completions::dropped_header(&dropped, resp.headers_mut());
     resp
 }

@@ -250,13 +250,13 @@ async fn create(
         None => Vec::new(),
     };
     let req = body.to_canonical(&history, &input).map_err(|(f, m)| ApiError::field(f, m))?;
-    let report = crate::providers::passthrough::DroppedByKind::of(&req);
     let content =
         (ws.runtime.content_capture == ContentCapture::Full).then(|| serde_json::to_value(&body).unwrap_or_default());
     let slug = ws.slug.clone();
     let ctx =
         ChatCtx { key_id: p.key_id().to_string(), workspace: ws, request_id: rid.0.clone(), endpoint: "/v1/responses" };
     let (result, explain) = gateway::chat(&app, ctx, req, &opts, content).await;
+    let dropped = super::completions::dropped_params(&result);
     let trace = explain.trace_id.replace('-', "");
     let echo = Echo::of(&body);
     let keep = echo.store.then(|| Keep {
@@ -300,7 +300,6 @@ async fn create(
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());
-    let dropped = super::completions::dropped_params(&app, &slug, &explain, &report);
     super::completions::dropped_header(&dropped, resp.headers_mut());
     Ok(resp)
 }

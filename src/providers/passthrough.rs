@@ -1,8 +1,9 @@
 //! Faithful pass-through: what each upstream kind does not receive of a request. OpenAI-format
 //! upstreams get every parameter (the extras included, as the SDKs' `extra_body` means); the
 //! other adapters translate what their provider documents an equivalent for and report the rest
-//! here, for the `x-layerr-dropped-params` header. Each adapter's `dropped` sits next to the
-//! translation it describes.
+//! here: the executor records each attempt's list on the trace (for its provider's kind only)
+//! and the edge writes the answering attempt's as `x-layerr-dropped-params`. Each adapter's
+//! `dropped` sits next to the translation it describes.
 
 use serde_json::Value;
 
@@ -20,22 +21,6 @@ pub fn dropped(kind: ProviderKind, req: &ChatRequest) -> Vec<String> {
     };
     out.dedup();
     out
-}
-
-/// The same for every kind of upstream a request could go to, worked out before the request is
-/// sent (it moves into the service): the handler picks the one that answered.
-#[derive(Debug, Clone, Default)]
-pub struct DroppedByKind(Vec<(ProviderKind, Vec<String>)>);
-
-impl DroppedByKind {
-    pub fn of(req: &ChatRequest) -> Self {
-        let kinds = [ProviderKind::Anthropic, ProviderKind::Gemini, ProviderKind::Ollama];
-        DroppedByKind(kinds.into_iter().map(|k| (k, dropped(k, req))).collect())
-    }
-
-    pub fn for_kind(&self, kind: ProviderKind) -> &[String] {
-        self.0.iter().find(|(k, _)| *k == kind).map_or(&[], |(_, d)| d.as_slice())
-    }
 }
 
 /// The extras (`ChatRequest::extra`) the client asked for that are not in `translated`. A null

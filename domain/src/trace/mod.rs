@@ -112,6 +112,12 @@ pub struct Attempt {
     pub error_kind: Option<ErrorKind>,
     pub status: Option<u16>,
     pub message: Option<String>,
+    /// The request's parameters this attempt's upstream did not receive, in the client's names:
+    /// what the inbound format could not carry plus what the adapter for this provider's kind
+    /// could not translate (the `x-layerr-dropped-params` of the answering attempt). Since
+    /// version 1.2; a 1.0 or 1.1 row reads as empty.
+    #[serde(default)]
+    pub dropped_params: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

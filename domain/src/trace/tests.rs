@@ -43,6 +43,7 @@ fn attempt(n: u32) -> Attempt {
         error_kind: None,
         status: None,
         message: None,
+        dropped_params: vec![],
     }
 }
 

@@ -8,7 +8,9 @@
 //!   1.2: `chain` is a list of [`RouteRef`](super::RouteRef) objects instead of
 //!   `[provider, model]` pairs.
 //! - `AttemptSucceeded` / `AttemptFailed` 1.1: `errorKind` is an [`ErrorKind`], same strings as
-//!   1.0 (a kind 1.0 never wrote reads as `server`, a generic upstream failure).
+//!   1.0 (a kind 1.0 never wrote reads as `server`, a generic upstream failure). 1.2: the
+//!   attempt's `droppedParams` (the parameters its upstream did not receive); older rows read
+//!   as an empty list.
 
 use serde_json::Value;
 
@@ -19,7 +21,7 @@ pub const REQUEST_RECEIVED_VERSION: &str = "1.1";
 /// The version `RouteDecided` is written at.
 pub const ROUTE_DECIDED_VERSION: &str = "1.2";
 /// The version `AttemptSucceeded` and `AttemptFailed` are written at.
-pub const ATTEMPT_VERSION: &str = "1.1";
+pub const ATTEMPT_VERSION: &str = "1.2";
 
 /// Brings a stored trace event's payload (`{"Variant": {fields}}`) up to the version this code
 /// reads. Returns whether the event was at an older version (and so was rewritten).
@@ -40,9 +42,12 @@ pub fn upcast(event_type: &str, version: &str, payload: &mut Value) -> bool {
             }
             true
         }
-        ("AttemptSucceeded" | "AttemptFailed", "1.0") => {
+        ("AttemptSucceeded" | "AttemptFailed", "1.0" | "1.1") => {
             if let Some(a) = payload.get_mut(event_type).and_then(|b| b.get_mut("attempt")) {
-                attempt_1_0(a);
+                if version == "1.0" {
+                    attempt_1_0(a);
+                }
+                attempt_1_1(a);
             }
             true
         }
@@ -82,6 +87,13 @@ fn chain_pairs(d: &mut Value) {
         if let Some([Value::String(p), Value::String(m)]) = entry.as_array().map(Vec::as_slice) {
             *entry = serde_json::json!({"provider": p, "model": m});
         }
+    }
+}
+
+/// 1.0 and 1.1 did not record what the upstream was not sent: nothing is known, so nothing.
+fn attempt_1_1(a: &mut Value) {
+    if let Some(obj) = a.as_object_mut() {
+        obj.entry("droppedParams").or_insert_with(|| Value::Array(Vec::new()));
     }
 }
 

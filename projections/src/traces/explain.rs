@@ -144,6 +144,7 @@ mod tests {
                 error_kind: (!succeeded).then_some(ErrorKind::Server),
                 status: None,
                 message: None,
+                dropped_params: vec![],
             },
             succeeded,
             at: Utc::now(),

@@ -78,6 +78,8 @@ struct AttemptLogBody<'a> {
     attempt: AttemptBody<'a>,
     ttft_ms: Option<u64>,
     message: Option<&'a str>,
+    /// The request's parameters this attempt's upstream did not receive.
+    dropped_params: &'a [String],
     at: DateTime<Utc>,
 }
 
@@ -87,6 +89,7 @@ impl<'a> From<&'a AttemptView> for AttemptLogBody<'a> {
             attempt: a.into(),
             ttft_ms: a.attempt.ttft_ms,
             message: a.attempt.message.as_deref(),
+            dropped_params: &a.attempt.dropped_params,
             at: a.at,
         }
     }
