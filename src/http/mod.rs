@@ -18,6 +18,7 @@ pub mod inbound;
 pub mod keepalive;
 pub mod metrics;
 pub mod openai;
+pub mod openapi;
 pub mod providers;
 pub mod responses;
 pub mod sse;
@@ -56,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(health::public_router())
+        .merge(openapi::router())
         .merge(anthropic::public_router())
         .merge(protected)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
