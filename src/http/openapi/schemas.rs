@@ -395,7 +395,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
                     "calibration",
                     obj(&[
                         ("source", s()),
-                        ("since", dt()),
+                        ("since", super::dsl::doc(serde_json::json!({"type": "string", "format": "date"}), "The first UTC day counted.")),
                         ("days", uint()),
                         ("models", arr(obj(&[
                             ("provider", s()), ("model", s()), ("attempts", uint()), ("successes", uint()),
