@@ -51,6 +51,18 @@ pub struct ResponsesRequest {
     pub user: Option<String>,
     #[serde(default)]
     pub layerr: Option<LayerrOptions>,
+    /// Responses-only parameters with no Chat Completions counterpart: never forwarded as
+    /// extras (a Chat Completions upstream refuses an unknown parameter); a value that asks for
+    /// something no upstream here can do is reported as dropped ([`Self::dropped`]).
+    #[serde(default)]
+    pub include: Option<Vec<String>>,
+    #[serde(default)]
+    pub truncation: Option<String>,
+    #[serde(default)]
+    pub max_tool_calls: Option<u64>,
+    /// `include_obfuscation`: the gateway's stream events carry no obfuscation padding anyway.
+    #[serde(default)]
+    pub stream_options: Option<Value>,
     /// Everything else: forwarded to OpenAI-format upstreams as extras, reported for others.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -90,12 +102,33 @@ fn str_field<'v>(v: &'v Value, key: &str, field: &str) -> Result<&'v str, FieldE
     v.get(key).and_then(Value::as_str).ok_or_else(|| bad(format!("{field}.{key}"), format!("{key} is required")))
 }
 
+/// One entry of a request's `input`: an item given in full, or an `item_reference` to an item
+/// of a stored response (by its id), which the handler resolves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputItem {
+    Given(Item),
+    Reference(String),
+}
+
+/// The stored response an output item belongs to: output items are named `msg_{trace}` and
+/// `fc_{n}_{trace}`, their response `resp_{trace}` (the trace id's 32 hex digits).
+pub fn response_of_item(id: &str) -> Option<String> {
+    let (head, trace) = id.rsplit_once('_')?;
+    if trace.len() != 32 || !trace.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let known = head == "msg"
+        || head.strip_prefix("fc_").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    known.then(|| format!("resp_{trace}"))
+}
+
 /// The request's own input as typed items (`input` a string is one user message).
-pub fn input_items(input: Option<&Value>) -> Result<Vec<Item>, FieldError> {
+pub fn input_items(input: Option<&Value>) -> Result<Vec<InputItem>, FieldError> {
     let items = match input {
         None => return Err(bad("input", "input is required")),
         Some(Value::String(s)) => {
-            return Ok(vec![Item::Message { id: new_id("msg"), role: ItemRole::User, text: s.clone(), images: vec![] }])
+            let item = Item::Message { id: new_id("msg"), role: ItemRole::User, text: s.clone(), images: vec![] };
+            return Ok(vec![InputItem::Given(item)]);
         }
         Some(Value::Array(items)) => items,
         Some(_) => return Err(bad("input", "input must be a string or an array of items")),
@@ -134,19 +167,19 @@ pub fn input_items(input: Option<&Value>) -> Result<Vec<Item>, FieldError> {
                     }
                     _ => return Err(bad(format!("{field}.content"), "content must be a string or an array of parts")),
                 }
-                out.push(Item::Message {
+                out.push(InputItem::Given(Item::Message {
                     id: id.unwrap_or_else(|| new_id("msg")),
                     role: r,
                     text: text.join("\n"),
                     images,
-                });
+                }));
             }
-            "function_call" => out.push(Item::FunctionCall {
+            "function_call" => out.push(InputItem::Given(Item::FunctionCall {
                 id: id.unwrap_or_else(|| new_id("fc")),
                 call_id: str_field(it, "call_id", &field)?.to_string(),
                 name: str_field(it, "name", &field)?.to_string(),
                 arguments: str_field(it, "arguments", &field)?.to_string(),
-            }),
+            })),
             "function_call_output" => {
                 let output = match it.get("output") {
                     Some(Value::String(s)) => s.clone(),
@@ -159,12 +192,13 @@ pub fn input_items(input: Option<&Value>) -> Result<Vec<Item>, FieldError> {
                         .join("\n"),
                     _ => return Err(bad(format!("{field}.output"), "output is required")),
                 };
-                out.push(Item::FunctionCallOutput {
+                out.push(InputItem::Given(Item::FunctionCallOutput {
                     id: id.unwrap_or_else(|| new_id("fco")),
                     call_id: str_field(it, "call_id", &field)?.to_string(),
                     output,
-                });
+                }));
             }
+            "item_reference" => out.push(InputItem::Reference(str_field(it, "id", &field)?.to_string())),
             // The upstream's own reasoning from an earlier turn: no canonical form carries it.
             "reasoning" => {}
             other => {
@@ -272,6 +306,26 @@ fn format(v: &Value) -> Result<Option<llm::ResponseFormat>, FieldError> {
 }
 
 impl ResponsesRequest {
+    /// The parameters this request sets that no canonical request carries, in the client's
+    /// names: any `include` entry, `truncation: "auto"`, `max_tool_calls`, `reasoning.summary`.
+    /// `include: []` and `truncation: "disabled"` (the defaults) ask for nothing.
+    pub fn dropped(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.include.as_ref().is_some_and(|i| !i.is_empty()) {
+            out.push("include".to_string());
+        }
+        if self.truncation.as_deref().is_some_and(|t| t != "disabled") {
+            out.push("truncation".to_string());
+        }
+        if self.max_tool_calls.is_some() {
+            out.push("max_tool_calls".to_string());
+        }
+        if self.reasoning.as_ref().is_some_and(|r| r.summary.is_some()) {
+            out.push("reasoning.summary".to_string());
+        }
+        out
+    }
+
     /// The canonical request for `history` (the items of the previous responses) and `input`.
     pub fn to_canonical(&self, history: &[Item], input: &[Item]) -> Result<llm::ChatRequest, FieldError> {
         if self.model.trim().is_empty() {
@@ -372,6 +426,13 @@ mod tests {
                                                              {"type": "input_image", "image_url": "https://x/y.png"}]}
         ])))
         .unwrap();
+        let items: Vec<Item> = items
+            .into_iter()
+            .map(|i| match i {
+                InputItem::Given(item) => item,
+                InputItem::Reference(id) => panic!("no reference here: {id}"),
+            })
+            .collect();
         let mut msgs = Vec::new();
         to_messages(&items, &mut msgs);
         assert_eq!(msgs.len(), 4);
@@ -381,5 +442,44 @@ mod tests {
         assert!(msgs[3].content.as_ref().unwrap().has_image());
         assert_eq!(input_items(Some(&json!([{"type": "web_search_call"}]))).unwrap_err().0, "input[0].type");
         assert_eq!(tools(&[json!({"type": "web_search"})]).unwrap_err().0, "tools[0].type");
+    }
+
+    #[test]
+    fn responses_only_parameters_are_never_extras() {
+        let req: ResponsesRequest = serde_json::from_value(json!({
+            "model": "m", "input": "hi", "include": [], "truncation": "disabled",
+            "stream_options": {"include_obfuscation": false}, "prompt_cache_key": "k"
+        }))
+        .unwrap();
+        let canonical = req.to_canonical(&[], &[]).unwrap();
+        assert_eq!(canonical.extra.keys().collect::<Vec<_>>(), ["prompt_cache_key"]);
+        assert!(req.dropped().is_empty());
+        let req: ResponsesRequest = serde_json::from_value(json!({
+            "model": "m", "input": "hi", "include": ["reasoning.encrypted_content"], "truncation": "auto",
+            "max_tool_calls": 3, "reasoning": {"effort": "low", "summary": "auto"}
+        }))
+        .unwrap();
+        assert!(req.to_canonical(&[], &[]).unwrap().extra.is_empty());
+        assert_eq!(req.dropped(), ["include", "truncation", "max_tool_calls", "reasoning.summary"]);
+    }
+
+    #[test]
+    fn item_references_name_their_stored_response() {
+        let trace = "0192f0c1a2b34c5d8e9f00112233aabb";
+        let items = input_items(Some(&json!([
+            {"type": "item_reference", "id": format!("msg_{trace}")},
+            {"role": "user", "content": "and now?"}
+        ])))
+        .unwrap();
+        assert_eq!(items[0], InputItem::Reference(format!("msg_{trace}")));
+        assert!(matches!(items[1], InputItem::Given(Item::Message { .. })));
+        assert_eq!(input_items(Some(&json!([{"type": "item_reference"}]))).unwrap_err().0, "input[0].id");
+        assert_eq!(response_of_item(&format!("msg_{trace}")), Some(format!("resp_{trace}")));
+        assert_eq!(response_of_item(&format!("fc_3_{trace}")), Some(format!("resp_{trace}")));
+        for other in
+            ["msg_", "msg_xyz", "fco_0192f0c1a2b34c5d8e9f00112233aabb", "fc__0192f0c1a2b34c5d8e9f00112233aabb", "resp"]
+        {
+            assert_eq!(response_of_item(other), None, "{other}");
+        }
     }
 }

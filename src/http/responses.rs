@@ -7,6 +7,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -25,8 +26,8 @@ use super::envelope::RequestId;
 use super::error::{command_failed, ApiError};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::AppState;
-use crate::api::responses::{input_items, item_json, output_items, ResponsesRequest};
-use crate::gateway::{self, ChatCtx, ChatOptions, ChatStream, Outcome, Reply, Streamed};
+use crate::api::responses::{input_items, item_json, output_items, response_of_item, InputItem, ResponsesRequest};
+use crate::gateway::{self, ChatCtx, ChatStream, Outcome, Reply, Streamed};
 use crate::llm::{self, FinishReason};
 use crate::state::Principal;
 use crate::store::CommandContext;
@@ -192,6 +193,45 @@ async fn history(app: &AppState, p: &Principal, workspace: &str, previous: &str)
     Ok(chain.into_iter().rev().flat_map(|s| s.input.into_iter().chain(s.output)).collect())
 }
 
+/// The request's input with every `item_reference` replaced by the stored item it names (an
+/// output item of a stored response of this workspace; each response is read once).
+async fn resolve(app: &AppState, p: &Principal, workspace: &str, input: Vec<InputItem>) -> Result<Vec<Item>, ApiError> {
+    let mut loaded: Vec<(String, Stored)> = Vec::new();
+    let mut out = Vec::with_capacity(input.len());
+    for (i, entry) in input.into_iter().enumerate() {
+        let id = match entry {
+            InputItem::Given(item) => {
+                out.push(item);
+                continue;
+            }
+            InputItem::Reference(id) => id,
+        };
+        let not_found = || ApiError::field(format!("input[{i}].id"), format!("Item with id '{id}' not found."));
+        let Some(resp) = response_of_item(&id) else { return Err(not_found()) };
+        if !loaded.iter().any(|(r, _)| *r == resp) {
+            let stored = match load(app, p, &resp, Some(workspace)).await {
+                Ok(s) => s,
+                Err(ApiError::NotFound(_)) => return Err(not_found()),
+                Err(e) => return Err(e),
+            };
+            loaded.push((resp.clone(), stored));
+        }
+        let found = loaded
+            .iter()
+            .filter(|(r, _)| *r == resp)
+            .flat_map(|(_, s)| s.input.iter().chain(&s.output))
+            .find(|item| item_id(item) == id);
+        out.push(found.cloned().ok_or_else(not_found)?);
+    }
+    Ok(out)
+}
+
+fn item_id(i: &Item) -> &str {
+    match i {
+        Item::Message { id, .. } | Item::FunctionCall { id, .. } | Item::FunctionCallOutput { id, .. } => id,
+    }
+}
+
 /// Everything `store` needs to keep a response, once it is answered.
 struct Keep {
     app: AppState,
@@ -238,13 +278,16 @@ async fn create(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     Extension(rid): Extension<RequestId>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<Query>,
     ApiJson(body): ApiJson<ResponsesRequest>,
 ) -> Result<Response, ApiError> {
-    let opts = body.layerr.as_ref().map(ChatOptions::from).unwrap_or_default();
+    let mut opts = super::inbound::options(body.layerr.as_ref(), &headers)?;
+    opts.dropped.extend(body.dropped());
     let requested = body.layerr.as_ref().and_then(|l| l.workspace.as_deref()).or(q.workspace.as_deref());
     let ws = resolve_workspace(&app, &p, requested)?;
     let input = input_items(body.input.as_ref()).map_err(|(f, m)| ApiError::field(f, m))?;
+    let input = resolve(&app, &p, &ws.slug, input).await?;
     let history = match &body.previous_response_id {
         Some(prev) => history(&app, &p, &ws.slug, prev).await?,
         None => Vec::new(),
@@ -384,9 +427,7 @@ async fn list_input_items(
     if q.order.unwrap_or(Order::Desc) == Order::Desc {
         items.reverse();
     }
-    let id_of = |i: &Item| match i {
-        Item::Message { id, .. } | Item::FunctionCall { id, .. } | Item::FunctionCallOutput { id, .. } => id.clone(),
-    };
+    let id_of = |i: &Item| item_id(i).to_string();
     let start = match &q.after {
         Some(a) => items.iter().position(|i| &id_of(i) == a).map_or(items.len(), |p| p + 1),
         None => 0,
