@@ -334,6 +334,8 @@ if find tests/sdk -name 'test_*.py' -type f 2>/dev/null | grep -q .; then
     # The SDK tests start the gateway and the mock upstream as processes (target/debug).
     run_check "build binaries" cargo build --bins -p layerr -p layerr-mock
     run_check "python sdk tests" run_pytest
+    # The Vercel AI SDK against the same binaries (tests/node; npm's cache makes a second `npm ci` offline-fast).
+    run_check "node sdk tests" bash -c 'cd tests/node && npm ci --no-audit --no-fund --prefer-offline && npm test'
 else
     log "no Python SDK tests exist yet (tests/sdk/test_*.py); skipping pytest"
     record "python sdk tests" "none" 0
