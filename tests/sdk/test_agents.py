@@ -1,0 +1,177 @@
+"""The OpenAI Agents SDK (`openai-agents`), unmodified, against the gateway: an `Agent` with a
+function tool on the SDK's default model API (Responses), through `Runner.run` and
+`Runner.run_streamed`, with the gateway as the default client
+(`set_default_openai_client(AsyncOpenAI(base_url=..., api_key=...))`) and tracing export off
+(it would try to reach OpenAI's own tracing endpoint). Once per upstream wire format: the
+gateway translates the Responses request to whichever format answers it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import openai
+import pytest
+from agents import (
+    Agent,
+    ItemHelpers,
+    ModelSettings,
+    Runner,
+    function_tool,
+    set_default_openai_client,
+    set_tracing_disabled,
+)
+from agents.items import MessageOutputItem, ToolCallItem, ToolCallOutputItem
+
+from conftest import CHAT_MODEL, Gateway
+
+INSTRUCTIONS = "You answer weather questions."
+WEATHER_PROMPT = "What is the weather in Paris today?"
+FORECAST = "Sunny, 22 C in Paris"
+
+
+def words(s: str) -> int:
+    return len(s.split())
+
+
+# The mock's accounting: words of every message + 3 per message; a tool call is 2 tokens.
+STEP1_INPUT = (words(INSTRUCTIONS) + 3) + (words(WEATHER_PROMPT) + 3)
+
+
+def tool_result_text(fmt: str) -> str:
+    """The tool's output as the upstream sees it: Gemini's `functionResponse.response` is an
+    object, so the gateway sends `{"result": <output>}` there and the mock echoes that object."""
+    return json.dumps({"result": FORECAST}, separators=(",", ":")) if fmt == "gemini" else FORECAST
+
+
+def reply(fmt: str) -> str:
+    return f"mock reply to tool result: {tool_result_text(fmt)}"
+
+
+def step2_input(fmt: str) -> int:
+    """The second call adds the assistant's call and the tool's output; the mock counts a call
+    as its name plus, where the format carries arguments as a string (OpenAI), the arguments."""
+    call_words = 2 if fmt == "openai" else 1
+    return STEP1_INPUT + (call_words + 3) + (words(tool_result_text(fmt)) + 3)
+
+
+def make_agent(model: str, calls: list[str]) -> Agent:
+    @function_tool
+    def get_weather(location: str) -> str:
+        """Current weather for a city.
+
+        Args:
+            location: The city.
+        """
+        calls.append(location)
+        return f"Sunny, 22 C in {location}"
+
+    return Agent(name="Weather", instructions=INSTRUCTIONS, model=model, tools=[get_weather])
+
+
+@pytest.fixture
+def agents_client(gateway: Gateway) -> openai.AsyncOpenAI:
+    client = openai.AsyncOpenAI(base_url=f"{gateway.base}/v1", api_key=gateway.keys["sdk"], max_retries=0)
+    set_default_openai_client(client, use_for_tracing=False)
+    set_tracing_disabled(True)
+    return client
+
+
+def check_items(fmt: str, items: list, calls: list[str]) -> None:
+    kinds = [type(i) for i in items]
+    assert kinds == [ToolCallItem, ToolCallOutputItem, MessageOutputItem], kinds
+    call = items[0].raw_item
+    assert call.type == "function_call" and call.name == "get_weather"
+    assert json.loads(call.arguments) == {"location": "Paris"}
+    assert call.call_id and call.id
+    assert items[1].output == FORECAST
+    assert items[1].raw_item["call_id"] == call.call_id
+    assert ItemHelpers.text_message_output(items[2]) == reply(fmt)
+    assert calls == ["Paris"]
+
+
+def check_usage(fmt: str, usage, raw_responses: list) -> None:
+    assert usage.requests == 2
+    assert [r.usage.input_tokens for r in raw_responses] == [STEP1_INPUT, step2_input(fmt)]
+    assert [r.usage.output_tokens for r in raw_responses] == [2, words(reply(fmt))]
+    assert usage.input_tokens == STEP1_INPUT + step2_input(fmt)
+    assert usage.output_tokens == 2 + words(reply(fmt))
+    assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+    assert all(r.response_id and r.response_id.startswith("resp_") for r in raw_responses)
+
+
+def test_runner_run_with_function_tool(agents_client: openai.AsyncOpenAI, gateway: Gateway, fmt: str) -> None:
+    model = CHAT_MODEL[fmt]
+    gateway.mock.clear_requests()
+    calls: list[str] = []
+    result = asyncio.run(Runner.run(make_agent(model, calls), WEATHER_PROMPT))
+    assert result.final_output == reply(fmt)
+    check_items(fmt, result.new_items, calls)
+    check_usage(fmt, result.context_wrapper.usage, result.raw_responses)
+    # Two upstream calls; the second carried the tool's output.
+    upstream = gateway.mock.requests_for(model)
+    assert len(upstream) == 2
+    assert FORECAST in json.dumps(upstream[1]["body"])
+    if fmt == "openai":
+        # The SDK sends `include: []`, a Responses-only parameter: a Chat Completions upstream
+        # would refuse it as unknown, so it must not be forwarded as an extra.
+        assert all("include" not in r["body"] for r in upstream), upstream[0]["body"]
+
+
+def test_runner_run_streamed_with_function_tool(
+    agents_client: openai.AsyncOpenAI, gateway: Gateway, fmt: str
+) -> None:
+    model = CHAT_MODEL[fmt]
+    calls: list[str] = []
+
+    async def run() -> tuple[list, object]:
+        result = Runner.run_streamed(make_agent(model, calls), WEATHER_PROMPT)
+        events = [e async for e in result.stream_events()]
+        return events, result
+
+    events, result = asyncio.run(run())
+    raw_types = [e.data.type for e in events if e.type == "raw_response_event"]
+    # Both calls streamed the documented lifecycle; the answer arrived in several text deltas.
+    assert raw_types.count("response.created") == 2 and raw_types.count("response.completed") == 2
+    assert "response.function_call_arguments.delta" in raw_types
+    deltas = [e.data.delta for e in events if e.type == "raw_response_event" and e.data.type == "response.output_text.delta"]
+    assert len(deltas) > 1 and "".join(deltas) == reply(fmt)
+    run_items = [e.name for e in events if e.type == "run_item_stream_event"]
+    assert run_items == ["tool_called", "tool_output", "message_output_created"]
+    assert result.is_complete and result.final_output == reply(fmt)
+    check_items(fmt, result.new_items, calls)
+    check_usage(fmt, result.context_wrapper.usage, result.raw_responses)
+
+
+def test_runner_plain_answer_without_tool_call(agents_client: openai.AsyncOpenAI) -> None:
+    calls: list[str] = []
+    result = asyncio.run(Runner.run(make_agent(CHAT_MODEL["openai"], calls), "Say hello to the agent"))
+    assert result.final_output == "mock reply to: Say hello to the agent"
+    assert calls == []
+    assert result.context_wrapper.usage.requests == 1
+
+
+def test_responses_only_settings_are_reported_not_forwarded(
+    agents_client: openai.AsyncOpenAI, client: openai.OpenAI, gateway: Gateway
+) -> None:
+    model = CHAT_MODEL["openai"]
+    gateway.mock.clear_requests()
+    settings = ModelSettings(truncation="auto", response_include=["reasoning.encrypted_content"])
+    agent = Agent(name="Plain", instructions=INSTRUCTIONS, model=model, model_settings=settings)
+    result = asyncio.run(Runner.run(agent, "Say hello to the agent"))
+    assert result.final_output == "mock reply to: Say hello to the agent"
+    [call] = gateway.mock.requests_for(model)
+    assert "include" not in call["body"] and "truncation" not in call["body"]
+    # What the gateway could not honour is named in the pass-through report.
+    raw = client.responses.with_raw_response.create(
+        model=model, input="Say hello", include=["reasoning.encrypted_content"], truncation="auto", max_tool_calls=2
+    )
+    assert raw.headers["x-layerr-dropped-params"] == "include, truncation, max_tool_calls"
+    assert raw.parse().output_text == "mock reply to: Say hello"
+
+
+def test_agent_error_is_the_sdk_exception(agents_client: openai.AsyncOpenAI) -> None:
+    calls: list[str] = []
+    with pytest.raises(openai.NotFoundError) as e:
+        asyncio.run(Runner.run(make_agent("no-such-model", calls), WEATHER_PROMPT))
+    assert e.value.status_code == 404
