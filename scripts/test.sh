@@ -340,6 +340,9 @@ else
     log "no Python SDK tests exist yet (tests/sdk/test_*.py); skipping pytest"
     record "python sdk tests" "none" 0
 fi
+# schemathesis against the served OpenAPI document on SQLite and Postgres (scripts/schemathesis/run.py;
+# installs its pinned requirements into the venv). Prints operations, cases and failures.
+run_check "schemathesis" bash -c 'cargo build --bins -p layerr -p layerr-mock && bash scripts/schemathesis.sh'
 
 # The fault suite's short run (docs/RELIABILITY.md): builds the `faults` profile, adds its own
 # packages to the venv above, and fails when a goal is missed.

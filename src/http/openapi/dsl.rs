@@ -142,6 +142,8 @@ pub struct Op {
     pub auth: Auth,
     pub params: Vec<Value>,
     pub body: Option<(Value, bool)>,
+    /// Named examples of the body (also what schemathesis' examples phase sends).
+    pub examples: Vec<(&'static str, Value)>,
     /// (status, description, content type, schema)
     pub ok: Vec<(u16, &'static str, &'static str, Option<Value>)>,
     pub errors: Vec<u16>,
@@ -160,6 +162,7 @@ pub fn op(method: &'static str, path: &'static str, tag: &'static str, id: &'sta
         auth: Auth::Key,
         params: Vec::new(),
         body: None,
+        examples: Vec::new(),
         ok: Vec::new(),
         errors: vec![401, 429, 503],
         error_shape: "ErrorEnvelope",
@@ -234,6 +237,12 @@ impl Op {
     pub fn body_optional(mut self, schema: Value) -> Self {
         self.body = Some((schema, false));
         self.errors(&[400, 413])
+    }
+
+    /// A named example of the body.
+    pub fn example(mut self, name: &'static str, value: Value) -> Self {
+        self.examples.push((name, value));
+        self
     }
 
     /// A success answer in the envelope (`data` + `meta`).

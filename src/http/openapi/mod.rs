@@ -131,7 +131,13 @@ fn operation(o: &Op) -> Value {
         v["parameters"] = json!(o.params);
     }
     if let Some((schema, required)) = &o.body {
-        v["requestBody"] = json!({"required": required, "content": {"application/json": {"schema": schema}}});
+        let mut media = json!({"schema": schema});
+        if !o.examples.is_empty() {
+            let examples: Map<String, Value> =
+                o.examples.iter().map(|(name, value)| (name.to_string(), json!({"value": value}))).collect();
+            media["examples"] = Value::Object(examples);
+        }
+        v["requestBody"] = json!({"required": required, "content": {"application/json": media}});
     }
     match o.auth {
         Auth::Public => v["security"] = json!([]),

@@ -3,6 +3,8 @@
 //! `tests/openapi.rs` compares this list with the routes of `src/http`, so a route added without
 //! a description here fails the test.
 
+use serde_json::json;
+
 use super::dsl::{arr, dt, en, num, op, r, s, sd, uint, Op};
 
 pub const TAGS: &[(&str, &str)] = &[
@@ -78,6 +80,7 @@ pub fn operations() -> Vec<Op> {
         op("post", "/api/workspaces", "workspaces", "createWorkspace", "Create a workspace and its first key")
             .admin()
             .body(r("WorkspaceCreate"))
+            .example("one", json!({"slug": "my-project", "name": "My project", "tier": "standard"}))
             .ok(201, "Created; `apiKey.key` is shown this once.", r("WorkspaceCreated"))
             .errors(&[409]),
         op("get", "/api/workspaces/{slug}", "workspaces", "getWorkspace", "A workspace").ok(200, "The workspace.", r("Workspace")),
@@ -137,6 +140,8 @@ pub fn operations() -> Vec<Op> {
         op("post", "/api/providers", "providers", "createProvider", "Register a provider")
             .describe("A workspace key registers a provider scoped to its workspace (its id qualified as `slug.id`). A base URL may not carry credentials; a workspace key's may not reach private or loopback addresses (egress policy).")
             .body(r("ProviderCreate"))
+            .example("one", json!({"id": "openai-prod", "name": "OpenAI Production", "type": "openai",
+                "baseUrl": "https://api.openai.com/v1", "models": ["gpt-4o", "gpt-4o-mini"], "apiKey": "sk-..."}))
             .ok(201, "Registered.", r("Provider"))
             .errors(&[403, 404, 409]),
         op("get", "/api/providers/discover", "providers", "discoverProviders", "Probe local servers (Ollama, LM Studio, vLLM)")
@@ -163,6 +168,7 @@ pub fn operations() -> Vec<Op> {
             .ok(200, "Strategies.", arr(r("Strategy"))),
         op("post", "/api/strategies", "strategies", "createStrategy", "Create a custom strategy")
             .body(r("StrategyCreate"))
+            .example("one", json!({"id": "thrifty", "name": "Thrifty", "weights": {"quality": 0.2, "speed": 0.2, "cost": 0.6}}))
             .ok(201, "Created.", r("Strategy"))
             .errors(&[403, 404, 409]),
         op("get", "/api/strategies/{id}", "strategies", "getStrategy", "A strategy").ok(200, "The strategy.", r("Strategy")),
@@ -180,6 +186,9 @@ pub fn operations() -> Vec<Op> {
         // ---- chat and conversations ----------------------------------------------------------
         op("post", "/api/chat", "chat", "chat", "A native chat turn (routing, fallback, a conversation)")
             .body(r("ChatTurn"))
+            .example("whole", json!({"messages": [{"role": "user", "content": "Refactor this to TypeScript"}],
+                "preferences": {"strategy": "quality", "maxCost": 0.5, "maxLatency": 30000}}))
+            .example("streamed", json!({"messages": [{"role": "user", "content": "Hello"}], "stream": true}))
             .ok(200, "The answer, with its routing.", r("ChatReply"))
             .errors(CHAT_ERRORS),
         op("post", "/api/conversations/{id}/messages", "chat", "addMessages", "Continue a conversation")
@@ -257,6 +266,7 @@ pub fn operations() -> Vec<Op> {
             .errors(&[409]),
         op("post", "/api/economics/simulate", "economics", "startSimulation", "Simulate a period under other settings")
             .body(r("SimulationRequest"))
+            .example("one", json!({"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "strategy": "cost"}))
             .ok(202, "Started; poll `location`.", r("SimulationStarted"))
             .errors(&[404, 409]),
         op("get", "/api/economics/simulate/{id}", "economics", "getSimulation", "A simulation's progress and result")
@@ -274,16 +284,24 @@ pub fn operations() -> Vec<Op> {
         layerr_headers(op("post", "/v1/chat/completions", "openai", "createChatCompletion", "OpenAI Chat Completions"))
             .ws()
             .body(r("ChatCompletionRequest"))
+            .example("whole", json!({"model": "layerr-auto", "messages": [{"role": "user", "content": "Write a haiku about routers."}]}))
+            .example("streamed", json!({"model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true},
+                "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}],
+                "layerr": {"strategy": "cost", "explain": true}}))
             .raw(200, "The completion, or with `stream: true` its chunks.", json, r("ChatCompletion"))
             .errors(CHAT_ERRORS),
         layerr_headers(op("post", "/v1/completions", "openai", "createCompletion", "OpenAI legacy text completions"))
             .ws()
             .body(r("CompletionRequest"))
+            .example("whole", json!({"model": "gpt-4o-mini", "prompt": "Say this is a test", "max_tokens": 16}))
+            .example("streamed", json!({"model": "gpt-4o-mini", "prompt": ["Once upon a time"], "stream": true}))
             .raw(200, "The completion, or with `stream: true` its chunks.", json, r("TextCompletion"))
             .errors(CHAT_ERRORS),
         op("post", "/v1/embeddings", "openai", "createEmbeddings", "OpenAI embeddings")
             .ws()
             .body(r("EmbeddingsRequest"))
+            .example("one", json!({"model": "text-embedding-3-small", "input": "The food was delicious."}))
+            .example("many", json!({"model": "text-embedding-3-small", "input": ["a", "b"]}))
             .raw(200, "The vectors.", json, r("Embeddings"))
             .errors(CHAT_ERRORS),
         op("get", "/v1/models", "openai", "listModels", "The models the workspace can reach (`layerr-auto` first)")
@@ -301,6 +319,9 @@ pub fn operations() -> Vec<Op> {
         layerr_headers(op("post", "/v1/responses", "openai", "createResponse", "OpenAI Responses"))
             .ws()
             .body(r("ResponseCreate"))
+            .example("text", json!({"model": "gpt-4o-mini", "input": "Tell me a three sentence bedtime story.", "store": false}))
+            .example("streamed", json!({"model": "gpt-4o-mini", "instructions": "Be brief.", "stream": true,
+                "input": [{"role": "user", "content": "Hello"}]}))
             .raw(200, "The response, or with `stream: true` its events.", json, r("Response"))
             .errors(CHAT_ERRORS),
         op("get", "/v1/responses/{id}", "openai", "getResponse", "A stored response").ws().raw(200, "The response.", json, r("Response")),
@@ -322,6 +343,9 @@ pub fn operations() -> Vec<Op> {
             .header("anthropic-beta", "Forwarded to Anthropic upstreams.")
             .q("workspace", s(), "Admin keys: the workspace to act on.")
             .body(r("MessagesRequest"))
+            .example("whole", json!({"model": "gpt-4o-mini", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello, Claude"}]}))
+            .example("streamed", json!({"model": "gpt-4o-mini", "max_tokens": 64, "stream": true, "system": "Be brief.",
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "Hello"}]}]}))
             .raw(200, "The message, or with `stream: true` its events.", json, r("MessagesResponse"))
             .errors(CHAT_ERRORS),
         op("post", "/v1/messages/count_tokens", "anthropic", "countTokens", "Estimate a Messages request's input tokens")
@@ -330,6 +354,7 @@ pub fn operations() -> Vec<Op> {
             .header("anthropic-version", "Accepted.")
             .q("workspace", s(), "Admin keys: the workspace to act on.")
             .body(r("CountTokensRequest"))
+            .example("one", json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello, world"}]}))
             .raw(200, "The estimate.", json, r("CountTokens"))
             .errors(&[404]),
     ]

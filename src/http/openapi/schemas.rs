@@ -631,8 +631,8 @@ pub fn all() -> Vec<(&'static str, Value)> {
         (
             "SimulationRequest",
             strict(&[
-                ("?from", n(dt())),
-                ("?to", n(dt())),
+                ("from", dt()),
+                ("to", dt()),
                 ("?strategy", n(s())),
                 ("?monthlyBudget", n(doc_num("USD per calendar month."))),
                 ("?prices", n(map(strict(&[("inputPerMtok", num()), ("outputPerMtok", num()), ("?cachedInputPerMtok", n(num()))])))),

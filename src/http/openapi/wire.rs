@@ -39,6 +39,16 @@ fn tool_call() -> Value {
     obj(&[("id", s()), ("type", en(&["function"])), ("function", obj(&[("name", s()), ("arguments", s())]))])
 }
 
+/// One server-sent event as a client parses it (`event:` and `data:` lines; `data` is JSON text).
+fn sse(events: Option<&[&str]>, description: &str) -> Value {
+    let event = match events {
+        Some(names) => en(names),
+        None => sd("Absent: OpenAI's chunks carry no event name."),
+    };
+    let data = serde_json::json!({"type": "string", "contentMediaType": "application/json"});
+    super::dsl::doc(obj(&[("?event", event), ("data", data), ("?id", s()), ("?retry", int())]), description)
+}
+
 /// (name, schema) of every `/v1` component.
 pub fn all() -> Vec<(&'static str, Value)> {
     vec![
@@ -109,7 +119,10 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ),
         (
             "ChatCompletionChunks",
-            sd("Server-sent events: `data: {chat.completion.chunk}` lines (each with `choices[].delta`), an optional usage chunk, then `data: [DONE]`. A failure after the first chunk is a `data: {\"error\": ...}` event."),
+            sse(
+                None,
+                "One server-sent event: `data:` holds a `chat.completion.chunk` (each with `choices[].delta`); an optional usage chunk comes last, then `data: [DONE]`. A failure after the first chunk is a `data: {\"error\": ...}` event.",
+            ),
         ),
         // ---- legacy Completions ------------------------------------------------------------
         (
@@ -216,7 +229,19 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 ("?metadata", any("The request's metadata.")),
             ]),
         ),
-        ("ResponseEvents", sd("Server-sent events of the Responses lifecycle: `response.created`, `response.in_progress`, `response.output_item.added`, `response.content_part.added`, `response.output_text.delta`/`.done`, `response.function_call_arguments.delta`/`.done`, `response.content_part.done`, `response.output_item.done`, then `response.completed` (or `.failed`/`.incomplete`), each with `sequence_number`.")),
+        (
+            "ResponseEvents",
+            sse(
+                Some(&[
+                    "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+                    "response.output_text.delta", "response.output_text.done", "response.function_call_arguments.delta",
+                    "response.function_call_arguments.done", "response.content_part.done", "response.output_item.done",
+                    "response.reasoning_summary_text.delta", "response.reasoning_summary_text.done",
+                    "response.completed", "response.failed", "response.incomplete", "error",
+                ]),
+                "One server-sent event of the Responses lifecycle; `data:` holds the event object (`type` as the event name, `sequence_number`, and `output_index`/`content_index` where they apply).",
+            ),
+        ),
         ("ResponseDeleted", obj(&[("id", s()), ("object", en(&["response"])), ("deleted", boolean())])),
         (
             "ResponseInputItems",
@@ -269,7 +294,16 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 ("usage", obj(&[("input_tokens", uint()), ("output_tokens", uint())])),
             ]),
         ),
-        ("MessagesEvents", sd("Server-sent events: `message_start`, `content_block_start`/`content_block_delta`/`content_block_stop` (text, `input_json_delta`, thinking deltas), `message_delta` with `stop_reason` and usage, `message_stop`, and `ping`.")),
+        (
+            "MessagesEvents",
+            sse(
+                Some(&[
+                    "message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta",
+                    "message_stop", "ping", "error",
+                ]),
+                "One server-sent event of Anthropic's stream; `data:` holds the event object (text, `input_json_delta` and thinking deltas; `message_delta` carries `stop_reason` and usage).",
+            ),
+        ),
         (
             "CountTokensRequest",
             obj(&[
