@@ -16,6 +16,7 @@ from agents import (
     Agent,
     ItemHelpers,
     ModelSettings,
+    OpenAIChatCompletionsModel,
     Runner,
     function_tool,
     set_default_openai_client,
@@ -141,6 +142,78 @@ def test_runner_run_streamed_with_function_tool(
     assert result.is_complete and result.final_output == reply(fmt)
     check_items(fmt, result.new_items, calls)
     check_usage(fmt, result.context_wrapper.usage, result.raw_responses)
+
+
+def test_responses_chained_by_previous_response_id(
+    agents_client: openai.AsyncOpenAI, gateway: Gateway, fmt: str
+) -> None:
+    """`auto_previous_response_id`: after the first call the SDK sends only the new items (the
+    tool's output) with `previous_response_id`, so the gateway must rebuild the history from
+    the stored responses; a second turn continues with `previous_response_id` alone."""
+    model = CHAT_MODEL[fmt]
+    calls: list[str] = []
+    agent = make_agent(model, calls)
+
+    async def run() -> tuple:
+        first = await Runner.run(agent, WEATHER_PROMPT, auto_previous_response_id=True)
+        gateway.mock.clear_requests()
+        second = await Runner.run(agent, "Thanks, and tomorrow?", previous_response_id=first.last_response_id)
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert first.final_output == reply(fmt)
+    check_items(fmt, first.new_items, calls)
+    check_usage(fmt, first.context_wrapper.usage, first.raw_responses)
+    assert second.final_output == "mock reply to: Thanks, and tomorrow?"
+    [call] = gateway.mock.requests_for(model)
+    # The whole conversation reached the upstream: the first turn's call, the tool's output and
+    # the answer came from the stored responses.
+    texts = list(strings(call["body"]))
+    for part in (WEATHER_PROMPT, reply(fmt), "Thanks, and tomorrow?"):
+        assert part in texts, (part, texts)
+    assert any(FORECAST in t for t in texts), texts
+
+
+def strings(v: object):
+    """Every string inside a JSON value."""
+    if isinstance(v, str):
+        yield v
+    elif isinstance(v, dict):
+        for x in v.values():
+            yield from strings(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from strings(x)
+
+
+def test_chat_completions_model_streamed_with_function_tool(agents_client: openai.AsyncOpenAI, fmt: str) -> None:
+    """The SDK's other model class, `OpenAIChatCompletionsModel`, streamed (Chat Completions).
+    For a base URL that is not OpenAI's it asks for streamed usage only when told to
+    (`include_usage`, as its docs say)."""
+    calls: list[str] = []
+    agent = make_agent(CHAT_MODEL[fmt], calls)
+    agent.model = OpenAIChatCompletionsModel(model=CHAT_MODEL[fmt], openai_client=agents_client)
+    agent.model_settings = ModelSettings(include_usage=True)
+
+    async def run() -> tuple[list, object]:
+        result = Runner.run_streamed(agent, WEATHER_PROMPT)
+        events = [e async for e in result.stream_events()]
+        return events, result
+
+    events, result = asyncio.run(run())
+    assert [e.name for e in events if e.type == "run_item_stream_event"] == [
+        "tool_called",
+        "tool_output",
+        "message_output_created",
+    ]
+    assert result.final_output == reply(fmt)
+    check_items(fmt, result.new_items, calls)
+    usage = result.context_wrapper.usage
+    assert (usage.requests, usage.input_tokens, usage.output_tokens) == (
+        2,
+        STEP1_INPUT + step2_input(fmt),
+        2 + words(reply(fmt)),
+    )
 
 
 def test_runner_plain_answer_without_tool_call(agents_client: openai.AsyncOpenAI) -> None:

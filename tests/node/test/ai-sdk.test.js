@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
 import { createOpenAI } from "@ai-sdk/openai";
-import { APICallError, generateText, stepCountIs, streamText, tool } from "ai";
+import { APICallError, Output, generateText, stepCountIs, streamText, tool } from "ai";
 import { z } from "zod";
 
 import { CHAT_MODEL, FORMATS, startStack } from "./harness.js";
@@ -208,6 +208,21 @@ describe("openai(model): the Responses API", () => {
     assert.equal(call.body.messages[1].content, REPLY, "the referenced item's text reached the upstream");
   });
 
+  test("structured output: Output.object sends a json_schema text format", async () => {
+    // In JSON mode the mock wraps its reply as {"answer": "<reply>"}.
+    await stack.clearRequests();
+    const r = await generateText({
+      model: openai(CHAT_MODEL.openai),
+      prompt: PROMPT,
+      output: Output.object({ schema: z.object({ answer: z.string() }), name: "greeting" }),
+    });
+    assert.deepEqual(r.output, { answer: REPLY });
+    const [call] = await upstreamCalls(CHAT_MODEL.openai);
+    assert.equal(call.body.response_format.type, "json_schema");
+    assert.equal(call.body.response_format.json_schema.name, "greeting");
+    assert.deepEqual(call.body.response_format.json_schema.schema.required, ["answer"]);
+  });
+
   test("an item_reference to no stored item is a 400 naming the field", async () => {
     const r = await fetch(`${stack.base}/v1/responses`, {
       method: "POST",
@@ -233,6 +248,29 @@ describe("openai(model): the Responses API", () => {
         return true;
       },
     );
+  });
+});
+
+describe("openai.completion(model): legacy completions", () => {
+  test("generateText and streamText", async () => {
+    const model = openai.completion(CHAT_MODEL.openai);
+    await stack.clearRequests();
+    const r = await generateText({ model, prompt: PROMPT });
+    // The SDK writes the conversation as one prompt text ("user:\n...\n\nassistant:\n"); the
+    // gateway answers it with a chat model, whose one user message is that text.
+    const [call] = await upstreamCalls(CHAT_MODEL.openai);
+    const sent = call.body.messages[0].content;
+    assert.ok(sent.startsWith(`user:\n${PROMPT}\n`), JSON.stringify(sent));
+    const reply = `mock reply to: ${sent.slice(0, 40)}`;
+    assert.equal(r.text, reply);
+    assert.equal(r.finishReason, "stop");
+    assert.equal(r.usage.inputTokens, words(sent) + 3);
+    assert.equal(r.usage.outputTokens, words(reply));
+    const s = streamText({ model, prompt: PROMPT });
+    const parts = await partsByStep(s.fullStream);
+    assert.ok(parts[0].filter((p) => p.type === "text-delta").length > 1, "streamed in pieces");
+    assert.equal(await s.text, reply);
+    assert.equal((await s.usage).outputTokens, words(reply));
   });
 });
 
