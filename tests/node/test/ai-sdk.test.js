@@ -186,27 +186,33 @@ describe("openai(model): the Responses API", () => {
     assert.equal(usage.outputTokens, words(REPLY));
   });
 
-  test("a conversation continued with the previous turn's response messages", async () => {
-    // The SDK sends the earlier assistant text back as an `item_reference` to the stored item
-    // (its default `store: true`), so the gateway must resolve stored items by id.
-    const model = openai(CHAT_MODEL.openai);
-    const first = await generateText({ model, prompt: PROMPT });
-    assert.equal(first.text, REPLY);
-    await stack.clearRequests();
-    const second = await generateText({
-      model,
-      messages: [
-        { role: "user", content: PROMPT },
-        ...first.response.messages,
-        { role: "user", content: "And once more" },
-      ],
+  for (const streamed of [false, true]) {
+    test(`a conversation continued with the previous turn's response messages (first turn ${streamed ? "streamed" : "whole"})`, async () => {
+      // The SDK sends the earlier assistant text back as an `item_reference` to the stored item
+      // (its default `store: true`), so the gateway must resolve stored items by id.
+      const model = openai(CHAT_MODEL.openai);
+      let firstMessages;
+      if (streamed) {
+        const first = streamText({ model, prompt: PROMPT });
+        assert.equal(await first.text, REPLY);
+        firstMessages = (await first.response).messages;
+      } else {
+        const first = await generateText({ model, prompt: PROMPT });
+        assert.equal(first.text, REPLY);
+        firstMessages = first.response.messages;
+      }
+      await stack.clearRequests();
+      const second = await generateText({
+        model,
+        messages: [{ role: "user", content: PROMPT }, ...firstMessages, { role: "user", content: "And once more" }],
+      });
+      assert.equal(second.text, "mock reply to: And once more");
+      const [call] = await upstreamCalls(CHAT_MODEL.openai);
+      const roles = call.body.messages.map((m) => m.role);
+      assert.deepEqual(roles, ["user", "assistant", "user"]);
+      assert.equal(call.body.messages[1].content, REPLY, "the referenced item's text reached the upstream");
     });
-    assert.equal(second.text, "mock reply to: And once more");
-    const [call] = await upstreamCalls(CHAT_MODEL.openai);
-    const roles = call.body.messages.map((m) => m.role);
-    assert.deepEqual(roles, ["user", "assistant", "user"]);
-    assert.equal(call.body.messages[1].content, REPLY, "the referenced item's text reached the upstream");
-  });
+  }
 
   test("structured output: Output.object sends a json_schema text format", async () => {
     // In JSON mode the mock wraps its reply as {"answer": "<reply>"}.
