@@ -11,7 +11,7 @@ import { createOpenAI } from "@ai-sdk/openai";
 import { APICallError, Output, generateText, stepCountIs, streamText, tool } from "ai";
 import { z } from "zod";
 
-import { CHAT_MODEL, FORMATS, startStack } from "./harness.js";
+import { CHAT_MODEL, CUT_MODEL, FORMATS, LIMITED_MODEL, startStack } from "./harness.js";
 
 const PROMPT = "Say hello to the node suite";
 const REPLY = "mock reply to: Say hello to the node suite";
@@ -254,6 +254,53 @@ describe("openai(model): the Responses API", () => {
         return true;
       },
     );
+  });
+});
+
+describe("failures as the SDK reports them", () => {
+  after(async () => {
+    await stack.clearBehaviours();
+  });
+
+  for (const [name, behaviour, message] of [
+    ["cut off", { cut_after_chunks: 4 }, /upstream stream/],
+    ["an in-stream error", { error_after_chunks: 4, status: 500 }, /upstream error in stream/],
+  ]) {
+    for (const api of ["responses", "chat"]) {
+      test(`a stream ${name} mid-answer (${api}): an error part and finish reason "error"`, async () => {
+        await stack.push({ model: CUT_MODEL, ...behaviour });
+        const r = streamText({
+          model: api === "chat" ? openai.chat(CUT_MODEL) : openai(CUT_MODEL),
+          prompt: "Say hello to a stream that breaks",
+          maxRetries: 0,
+          onError: () => {}, // the SDK logs stream errors to the console by default
+        });
+        const parts = [];
+        for await (const part of r.fullStream) parts.push(part);
+        const types = parts.map((p) => p.type);
+        assert.ok(types.includes("text-delta"), `some text came first: ${types}`);
+        const errors = parts.filter((p) => p.type === "error");
+        assert.equal(errors.length, 1, `${types}`);
+        assert.match(String(errors[0].error?.message), message);
+        assert.equal(await r.finishReason, "error");
+        assert.ok("mock reply to: Say hello to a stream that breaks".startsWith(await r.text));
+        // The next request answers in full (and, succeeding, keeps the provider's breaker shut
+        // for the next failure test: five failures in a row would open it).
+        const again = await generateText({ model: openai(CUT_MODEL), prompt: PROMPT, maxRetries: 0 });
+        assert.equal(again.text, REPLY);
+      });
+    }
+  }
+
+  test("a rate-limited upstream: APICallError 429, retryable, with Retry-After", async () => {
+    await stack.push({ model: LIMITED_MODEL, status: 429, retry_after: 2, times: 5 });
+    await assert.rejects(generateText({ model: openai(LIMITED_MODEL), prompt: PROMPT, maxRetries: 0 }), (e) => {
+      assert.ok(APICallError.isInstance(e), `got ${e?.name}: ${e?.message}`);
+      assert.equal(e.statusCode, 429);
+      assert.equal(e.isRetryable, true);
+      assert.ok(Number(e.responseHeaders["retry-after"]) >= 1, JSON.stringify(e.responseHeaders));
+      return true;
+    });
   });
 });
 

@@ -24,6 +24,10 @@ export const CHAT_MODEL = {
   ollama: "llama3.1:8b",
   gemini: "gemini-2.5-flash",
 };
+// OpenAI-format models of their own for the failure tests, so an injected failure never trips
+// the circuit breaker of (or sets aside) the providers the happy-path tests use.
+export const CUT_MODEL = "cut-gpt";
+export const LIMITED_MODEL = "limited-gpt";
 
 function binary(name) {
   const configured = process.env.CARGO_TARGET_DIR;
@@ -181,6 +185,16 @@ export async function startStack() {
         apiKey: `sk-mock-${fmt}-${randomBytes(4).toString("hex")}`,
       });
     }
+    for (const [id, model] of [["openai-cut", CUT_MODEL], ["openai-limited", LIMITED_MODEL]]) {
+      await admin("POST", "/api/providers", {
+        id,
+        name: id,
+        type: "openai",
+        baseUrl: url.openai,
+        models: [model],
+        apiKey: `sk-mock-openai-${randomBytes(4).toString("hex")}`,
+      });
+    }
     const ws = await admin("POST", "/api/workspaces", { slug: "node", name: "node", tier: "enterprise" });
     const stack = {
       base: gw.base,
@@ -191,6 +205,9 @@ export async function startStack() {
       /** The upstream calls the mock recorded (method, path, headers, body), oldest first. */
       requests: () => mock.control("GET", "/requests"),
       clearRequests: () => mock.control("DELETE", "/requests"),
+      /** Queues mock behaviours (`/_mock/behavior`), e.g. `{ model, status: 503 }`. */
+      push: (...behaviours) => mock.control("POST", "/behavior", behaviours),
+      clearBehaviours: () => mock.control("DELETE", "/behavior"),
       logTail: () => tail(gw.log),
     };
     return stack;
