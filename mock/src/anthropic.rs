@@ -11,6 +11,87 @@ use crate::{Api, Ctx};
 /// Tool input as streamed in `input_json_delta`s (the API starts with an empty one), concatenating to [`TOOL_ARGS`].
 const ARG_PIECES: [&str; 3] = ["", "{\"location\":", " \"Paris\"}"];
 
+/// The string Anthropic documents for testing: a request holding it is answered with a
+/// `redacted_thinking` block as well.
+pub const REDACTED_TRIGGER: &str =
+    "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253";
+
+/// Extended thinking's answer: the thinking text, its signature, and a redacted block when asked.
+struct Thinking {
+    text: String,
+    signature: String,
+    redacted: Option<String>,
+}
+
+/// The mock's signature of a thinking text: opaque base64 (with `+`, `/` and padding, as real
+/// signatures have), deterministic, so a thinking block sent back can be verified.
+pub fn signature(thinking: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut bytes = Vec::with_capacity(70);
+    for round in 0..70u64 {
+        for b in thinking.bytes().chain(round.to_le_bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        bytes.push((h >> 24) as u8);
+    }
+    text::base64(&bytes)
+}
+
+/// Whether any text of the request holds `needle`.
+fn mentions(v: &Value, needle: &str) -> bool {
+    match v {
+        Value::String(s) => s.contains(needle),
+        Value::Array(a) => a.iter().any(|x| mentions(x, needle)),
+        Value::Object(o) => o.values().any(|x| mentions(x, needle)),
+        _ => false,
+    }
+}
+
+/// The request's `thinking`, checked as Anthropic checks it: `enabled` needs a `budget_tokens`
+/// of at least 1024 below `max_tokens`, and earlier thinking sent back must be unchanged (its
+/// signature verifies); with thinking on, the last assistant turn, if it used a tool, must start with its
+/// thinking.
+fn thinking(req: &Value, p: &Prompt<'_>) -> Result<Option<Thinking>, String> {
+    for (i, m) in req["messages"].as_array().into_iter().flatten().enumerate() {
+        for (j, b) in m["content"].as_array().into_iter().flatten().enumerate() {
+            if b["type"] == "thinking" {
+                let (t, s) = (b["thinking"].as_str().unwrap_or_default(), b["signature"].as_str().unwrap_or_default());
+                if s != signature(t) {
+                    return Err(format!("messages.{i}.content.{j}: Invalid `signature` in `thinking` block"));
+                }
+            }
+        }
+    }
+    match req["thinking"]["type"].as_str() {
+        None | Some("disabled") => return Ok(None),
+        Some("enabled") => {}
+        Some(other) => return Err(format!("thinking.type: Input tag '{other}' found using 'type' does not match any of the expected tags: 'disabled', 'enabled'")),
+    }
+    let budget = req["thinking"]["budget_tokens"].as_u64().ok_or("thinking.enabled.budget_tokens: Field required")?;
+    if budget < 1024 {
+        return Err("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024".into());
+    }
+    if p.max_tokens.is_some_and(|m| m <= budget) {
+        return Err("`max_tokens` must be greater than `thinking.budget_tokens`".into());
+    }
+    let msgs = req["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if let Some((i, m)) = msgs.iter().enumerate().rev().find(|(_, m)| m["role"] == "assistant") {
+        let blocks = m["content"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let used_tool = blocks.iter().any(|b| b["type"] == "tool_use");
+        let first = blocks.first().and_then(|b| b["type"].as_str()).unwrap_or_default();
+        if used_tool && first != "thinking" && first != "redacted_thinking" {
+            return Err(format!(
+                "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{first}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks)."
+            ));
+        }
+    }
+    let about = p.tool_result.as_deref().unwrap_or(&p.last_user);
+    let text = format!("The user said: {about}. I should answer briefly.");
+    let redacted = mentions(&req["messages"], REDACTED_TRIGGER).then(|| text::base64(signature(&text).as_bytes()));
+    Ok(Some(Thinking { signature: signature(&text), text, redacted }))
+}
+
 pub fn error_body(status: u16, etype: Option<&str>, msg: Option<&str>) -> Value {
     let (t, default) = match status {
         400 => ("invalid_request_error", "Invalid request"),
@@ -118,16 +199,21 @@ pub fn messages(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
         Ok(p) => p,
         Err(e) => return Api::Anthropic.error(400, &e),
     };
+    let thought = match thinking(req, &p) {
+        Ok(t) => t,
+        Err(e) => return Api::Anthropic.error(400, &e),
+    };
     let r = text::reply(&p, ctx.words);
     let model = req["model"].as_str().unwrap_or("mock-claude");
     let id = format!("msg_mock{}", ctx.id);
     let tool_id = format!("toolu_mock{}", ctx.id);
     let (input, cached) = input_usage(&r, cache);
-    // `usage_tokens` replaces the uncached input and the output counts.
-    let (input, output) = ctx.tokens(input, r.completion_tokens);
+    // `usage_tokens` replaces the uncached input and the output counts; thinking is output.
+    let thinking_tokens = thought.as_ref().map_or(0, |t| text::count_words(&t.text));
+    let (input, output) = ctx.tokens(input, r.completion_tokens + thinking_tokens);
     let (reason, stop_sequence) = stop_reason(&r);
     if !ctx.streaming(req.get("stream").and_then(Value::as_bool) == Some(true)) {
-        let content = match &r.tool {
+        let answer = match &r.tool {
             _ if ctx.b.empty_choices => json!([]),
             Some(name) => json!([{
                 "type": "tool_use", "id": tool_id, "name": name,
@@ -135,6 +221,12 @@ pub fn messages(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
             }]),
             None => json!([{"type": "text", "text": ctx.text(&r.text)}]),
         };
+        let mut content = Vec::new();
+        if let Some(t) = thought.as_ref().filter(|_| !ctx.b.empty_choices) {
+            content.push(json!({"type": "thinking", "thinking": t.text, "signature": t.signature}));
+            content.extend(t.redacted.as_ref().map(|data| json!({"type": "redacted_thinking", "data": data})));
+        }
+        content.extend(answer.as_array().into_iter().flatten().cloned());
         return ctx.json(&json!({
             "id": id,
             "type": "message",
@@ -170,13 +262,40 @@ pub fn messages(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
         // No content block at all.
         frames.push(event_frame("ping", &json!({"type": "ping"})));
     } else {
-        frames.push(event_frame(
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": 0, "content_block": block}),
-        ));
+        let mut at = 0;
+        let start = |at: usize, block: Value| {
+            event_frame(
+                "content_block_start",
+                &json!({"type": "content_block_start", "index": at, "content_block": block}),
+            )
+        };
+        let stop = |at: usize| event_frame("content_block_stop", &json!({"type": "content_block_stop", "index": at}));
+        if let Some(t) = &thought {
+            frames.push(start(at, json!({"type": "thinking", "thinking": "", "signature": ""})));
+            for piece in text::pieces(&t.text) {
+                frames.push(event_frame(
+                    "content_block_delta",
+                    &json!({"type": "content_block_delta", "index": at,
+                            "delta": {"type": "thinking_delta", "thinking": piece}}),
+                ));
+            }
+            frames.push(event_frame(
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": at,
+                        "delta": {"type": "signature_delta", "signature": t.signature}}),
+            ));
+            frames.push(stop(at));
+            at += 1;
+            if let Some(data) = &t.redacted {
+                frames.push(start(at, json!({"type": "redacted_thinking", "data": data})));
+                frames.push(stop(at));
+                at += 1;
+            }
+        }
+        frames.push(start(at, block));
         frames.push(event_frame("ping", &json!({"type": "ping"})));
         let delta = |d: Value| {
-            event_frame("content_block_delta", &json!({"type": "content_block_delta", "index": 0, "delta": d}))
+            event_frame("content_block_delta", &json!({"type": "content_block_delta", "index": at, "delta": d}))
         };
         if r.tool.is_some() {
             frames.extend(
@@ -187,7 +306,7 @@ pub fn messages(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
             let at = frames.len();
             ctx.pad(&mut frames, at, |pad| delta(json!({"type": "text_delta", "text": pad})));
         }
-        frames.push(event_frame("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
+        frames.push(stop(at));
     }
     frames.push(event_frame(
         "message_delta",

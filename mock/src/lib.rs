@@ -21,7 +21,11 @@
 //!   `GET /_mock/health`.
 //!
 //! Anthropic requests without an `anthropic-version` header get the API's 400 (any value is accepted);
-//! authentication headers are never checked.
+//! authentication headers are never checked. An Anthropic request with `thinking` enabled is answered with a
+//! signed thinking block first (and a `redacted_thinking` block when a message holds Anthropic's documented
+//! trigger string), whole or streamed (`thinking_delta`, `signature_delta`); thinking blocks sent back must carry
+//! the signature the mock gave them, and with thinking on, a last assistant turn that used a tool must start
+//! with its thinking (Anthropic's 400s otherwise).
 
 mod anthropic;
 mod control;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::openai::LayerrOptions;
-use crate::llm::{self, Content, Part, Role};
+use crate::llm::{self, Content, Part, Reasoning, Role};
 
 pub type FieldError = (String, String);
 
@@ -242,7 +242,7 @@ fn image_part(source: &ImageSource) -> Part {
 
 /// Converts the messages: a user turn's `tool_result` blocks become tool messages (before the
 /// rest of the turn), an assistant turn's `tool_use` blocks its tool calls.
-fn messages(input: &[InMessage], out: &mut Vec<llm::Message>, dropped: &mut Vec<String>) -> Result<(), FieldError> {
+fn messages(input: &[InMessage], out: &mut Vec<llm::Message>) -> Result<(), FieldError> {
     for (i, m) in input.iter().enumerate() {
         let blocks = match &m.content {
             InContent::Text(t) => {
@@ -254,6 +254,7 @@ fn messages(input: &[InMessage], out: &mut Vec<llm::Message>, dropped: &mut Vec<
         };
         let mut parts = Vec::new();
         let mut calls = Vec::new();
+        let mut reasoning = Vec::new();
         for (j, b) in blocks.iter().enumerate() {
             let field = || format!("messages[{i}].content[{j}]");
             match b {
@@ -281,16 +282,24 @@ fn messages(input: &[InMessage], out: &mut Vec<llm::Message>, dropped: &mut Vec<
                     });
                 }
                 Block::ToolResult { .. } => return Err(bad(field(), "tool_result blocks belong to user messages")),
-                // Earlier thinking is the upstream's own: no canonical form carries it yet.
-                Block::Thinking { .. } => note(dropped, "thinking blocks"),
-                Block::RedactedThinking { .. } => note(dropped, "redacted_thinking blocks"),
+                // Earlier thinking goes back as it came (an Anthropic upstream checks its signature).
+                Block::Thinking { thinking, signature } if m.role == InRole::Assistant => {
+                    let signature = Some(signature.clone()).filter(|s| !s.is_empty());
+                    reasoning.push(Reasoning::Thinking { thinking: thinking.clone(), signature })
+                }
+                Block::RedactedThinking { data } if m.role == InRole::Assistant => {
+                    reasoning.push(Reasoning::RedactedThinking { data: data.clone() })
+                }
+                Block::Thinking { .. } | Block::RedactedThinking { .. } => {
+                    return Err(bad(field(), "thinking blocks belong to assistant messages"));
+                }
                 Block::Document { .. } => {
                     return Err(bad(field(), "document blocks are not supported by this gateway yet"));
                 }
             }
         }
         let role = if m.role == InRole::User { Role::User } else { Role::Assistant };
-        if parts.is_empty() && calls.is_empty() {
+        if parts.is_empty() && calls.is_empty() && reasoning.is_empty() {
             continue;
         }
         let content = match parts.as_slice() {
@@ -298,9 +307,34 @@ fn messages(input: &[InMessage], out: &mut Vec<llm::Message>, dropped: &mut Vec<
             [Part::Text { text, cache_control: None }] => Some(Content::Text(text.clone())),
             _ => Some(Content::Parts(parts)),
         };
-        out.push(llm::Message { role, content, name: None, tool_calls: calls, tool_call_id: None });
+        out.push(llm::Message { role, content, name: None, tool_calls: calls, tool_call_id: None, reasoning });
     }
     Ok(())
+}
+
+/// Anthropic's `thinking`: `{"type": "enabled", "budget_tokens": n}` or `{"type": "disabled"}`.
+/// A type this gateway does not know is reported, not refused (Anthropic adds new ones).
+fn thinking(v: &Value, dropped: &mut Vec<String>) -> Result<Option<llm::ThinkingConfig>, FieldError> {
+    match v.get("type").and_then(Value::as_str) {
+        Some("enabled") => {
+            let budget = v.get("budget_tokens").and_then(Value::as_u64).and_then(|b| u32::try_from(b).ok());
+            match budget {
+                Some(budget_tokens) if budget_tokens >= 1024 => {
+                    Ok(Some(llm::ThinkingConfig::Enabled { budget_tokens }))
+                }
+                _ => Err(bad(
+                    "thinking.budget_tokens",
+                    "thinking.budget_tokens: an integer of at least 1024 is required",
+                )),
+            }
+        }
+        Some("disabled") => Ok(Some(llm::ThinkingConfig::Disabled)),
+        Some(_) => {
+            note(dropped, "thinking");
+            Ok(None)
+        }
+        None => Err(bad("thinking.type", "thinking.type: Field required")),
+    }
 }
 
 fn note(dropped: &mut Vec<String>, what: &str) {
@@ -366,7 +400,7 @@ impl MessagesRequest {
         if let Some(s) = &self.system {
             msgs.push(system_message(s));
         }
-        messages(&self.messages, &mut msgs, &mut dropped)?;
+        messages(&self.messages, &mut msgs)?;
         let (choice, parallel) = match &self.tool_choice {
             Some(c) => {
                 let (c, p) = tool_choice(c);
@@ -374,10 +408,10 @@ impl MessagesRequest {
             }
             None => (None, None),
         };
-        // Anthropic's extended thinking has no canonical form yet: reported, not sent.
-        if self.thinking.is_some() {
-            note(&mut dropped, "thinking");
-        }
+        let thinking = match &self.thinking {
+            Some(t) => thinking(t, &mut dropped)?,
+            None => None,
+        };
         // `service_tier` and unknown fields ride as extras: forwarded to OpenAI-format
         // upstreams, reported (per upstream) for the others.
         let mut extra = self.extra.clone();
@@ -399,6 +433,7 @@ impl MessagesRequest {
             top_p: self.top_p,
             user: self.metadata.as_ref().and_then(|m| m.user_id.clone()),
             top_k: self.top_k,
+            thinking,
             extra,
             ..llm::ChatRequest::default()
         };
@@ -415,7 +450,7 @@ impl CountTokensRequest {
         if let Some(s) = &self.system {
             msgs.push(system_message(s));
         }
-        messages(&self.messages, &mut msgs, &mut Vec::new())?;
+        messages(&self.messages, &mut msgs)?;
         Ok(llm::ChatRequest {
             model: self.model.clone(),
             messages: msgs,
@@ -433,8 +468,34 @@ impl CountTokensRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutBlock {
-    Text { text: String },
-    ToolUse { id: String, name: String, input: Value },
+    /// The upstream's thinking and its signature, as it sent them (empty for reasoning text from
+    /// an upstream that does not sign it).
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    RedactedThinking {
+        data: String,
+    },
+    Text {
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
+}
+
+impl OutBlock {
+    pub fn of_reasoning(r: &Reasoning) -> OutBlock {
+        match r {
+            Reasoning::Thinking { thinking, signature } => {
+                OutBlock::Thinking { thinking: thinking.clone(), signature: signature.clone().unwrap_or_default() }
+            }
+            Reasoning::RedactedThinking { data } => OutBlock::RedactedThinking { data: data.clone() },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
@@ -495,6 +556,7 @@ impl MessageResponse {
         let choice = r.choices.first();
         let mut content = Vec::new();
         if let Some(c) = choice {
+            content.extend(c.message.reasoning.iter().map(OutBlock::of_reasoning));
             let text = c.message.content_text();
             if !text.is_empty() || c.message.tool_calls.is_empty() {
                 content.push(OutBlock::Text { text });
@@ -589,6 +651,74 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(req.to_canonical().err().unwrap().0, "messages[0].content[0]");
+    }
+
+    #[test]
+    fn thinking_blocks_become_canonical_reasoning_and_come_back_first() {
+        let c = parse(json!({
+            "model": "m", "max_tokens": 4000, "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "Check it.\n", "signature": "EqQB+/s=="},
+                    {"type": "redacted_thinking", "data": "EmwK=="},
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C"}]}
+            ]
+        }));
+        assert!(c.dropped.is_empty(), "{:?}", c.dropped);
+        let r = c.request;
+        assert_eq!(r.thinking, Some(llm::ThinkingConfig::Enabled { budget_tokens: 2048 }));
+        assert_eq!(
+            r.messages[1].reasoning,
+            [
+                Reasoning::Thinking { thinking: "Check it.\n".into(), signature: Some("EqQB+/s==".into()) },
+                Reasoning::RedactedThinking { data: "EmwK==".into() },
+            ]
+        );
+        assert_eq!(r.messages[1].tool_calls[0].id, "toolu_1");
+
+        let bad = |thinking: Value| {
+            let v = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+                           "thinking": thinking});
+            serde_json::from_value::<MessagesRequest>(v).unwrap().to_canonical()
+        };
+        assert_eq!(bad(json!({"type": "enabled", "budget_tokens": 10})).err().unwrap().0, "thinking.budget_tokens");
+        assert_eq!(bad(json!({"budget_tokens": 2048})).err().unwrap().0, "thinking.type");
+        let newer = bad(json!({"type": "adaptive"})).ok().unwrap();
+        assert_eq!((newer.request.thinking, newer.dropped), (None, vec!["thinking".to_string()]));
+        let user_thinking = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": [
+            {"type": "thinking", "thinking": "x", "signature": "y"}]}]});
+        let err = serde_json::from_value::<MessagesRequest>(user_thinking).unwrap().to_canonical().err().unwrap();
+        assert_eq!(err.0, "messages[0].content[0]");
+
+        // The answer: thinking first, signatures as the upstream sent them (none: empty).
+        let mut message = llm::Message::text(Role::Assistant, "Hi");
+        message.reasoning = vec![
+            Reasoning::Thinking { thinking: "Hm.".into(), signature: Some("EqQB+/s==".into()) },
+            Reasoning::RedactedThinking { data: "EmwK==".into() },
+            Reasoning::Thinking { thinking: "deepseek".into(), signature: None },
+        ];
+        let resp = llm::ChatResponse {
+            id: "x".into(),
+            model: "m".into(),
+            created: 0,
+            choices: vec![llm::Choice { index: 0, message, finish_reason: None, logprobs: None, refusal: None }],
+            usage: None,
+            system_fingerprint: None,
+            service_tier: None,
+        };
+        let out = serde_json::to_value(MessageResponse::from_canonical("msg_1".into(), &resp)).unwrap();
+        assert_eq!(
+            out["content"],
+            json!([
+                {"type": "thinking", "thinking": "Hm.", "signature": "EqQB+/s=="},
+                {"type": "redacted_thinking", "data": "EmwK=="},
+                {"type": "thinking", "thinking": "deepseek", "signature": ""},
+                {"type": "text", "text": "Hi"}
+            ])
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::attempts::{Limit, Won};
 use super::error::ChatError;
 use super::record::Recorder;
 use super::Run;
-use crate::llm::{FinishReason, StreamEvent, StreamExtras, ToolCallDelta, Usage};
+use crate::llm::{FinishReason, ReasoningDelta, StreamEvent, StreamExtras, ToolCallDelta, Usage};
 use crate::providers::{self, ErrorKind, EventStream, ProviderError};
 use crate::routing::Target;
 
@@ -232,7 +232,11 @@ impl State {
                 self.out.push_back(Streamed::Finish { index, reason });
             }
             StreamEvent::Extras(x) => {
-                self.chars_out += x.refusal.as_deref().map_or(0, str::len);
+                self.chars_out += x.refusal.as_deref().map_or(0, str::len)
+                    + match &x.reasoning {
+                        Some(ReasoningDelta::Thinking(t)) => t.len(),
+                        Some(ReasoningDelta::Signature(_) | ReasoningDelta::Redacted(_)) | None => 0,
+                    };
                 self.out.push_back(Streamed::Extras(x));
             }
             StreamEvent::Usage(u) => {

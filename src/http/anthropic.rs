@@ -24,6 +24,7 @@ use super::extract::{ApiJson, ApiQuery};
 use super::AppState;
 use crate::api::anthropic::{error_type, stop_reason, CountTokensRequest, MessageResponse, MessagesRequest, OutUsage};
 use crate::gateway::{self, ChatCtx, ChatStream, Reply, Streamed};
+use crate::llm::ReasoningDelta;
 use crate::state::Principal;
 
 pub fn router() -> Router<AppState> {
@@ -54,7 +55,8 @@ async fn messages(
     let mut opts = super::inbound::options(body.layerr.as_ref(), &headers)?;
     let requested = body.layerr.as_ref().and_then(|l| l.workspace.as_deref()).or(q.workspace.as_deref());
     let ws = resolve_workspace(&app, &p, requested)?;
-    let converted = body.to_canonical().map_err(|(field, msg)| ApiError::field(field, msg))?;
+    let mut converted = body.to_canonical().map_err(|(field, msg)| ApiError::field(field, msg))?;
+    converted.request.anthropic_headers = anthropic_headers(&headers)?;
     // What the canonical request could not carry is reported with each attempt's own drops.
     opts.dropped = converted.dropped;
     let content =
@@ -72,6 +74,20 @@ async fn messages(
     super::explain::headers(&explain, resp.headers_mut());
     super::completions::dropped_header(&dropped, resp.headers_mut());
     Ok(resp)
+}
+
+/// `anthropic-version` and `anthropic-beta` as the client sent them (several `anthropic-beta`
+/// headers are one comma-separated list), for Anthropic upstreams.
+fn anthropic_headers(h: &HeaderMap) -> Result<crate::llm::AnthropicHeaders, ApiError> {
+    let values = |name: &str| -> Result<Option<String>, ApiError> {
+        let mut all = Vec::new();
+        for v in h.get_all(name) {
+            let text = v.to_str().map_err(|_| ApiError::field(name, format!("{name} is not text")))?;
+            all.push(text.trim().to_string());
+        }
+        Ok((!all.is_empty()).then(|| all.join(",")))
+    };
+    Ok(crate::llm::AnthropicHeaders { version: values("anthropic-version")?, beta: values("anthropic-beta")? })
 }
 
 /// A local count (the gateway's estimate of about four characters a token plus framing), the
@@ -100,10 +116,17 @@ enum Open {
     Text,
     /// A tool_use block, for the canonical tool call of this index.
     Tool(u32),
+    /// A thinking block; `signed` once its signature went out (which ends it).
+    Thinking {
+        signed: bool,
+    },
+    Redacted,
 }
 
-/// Turns the service's events into content blocks: text and each tool call get their own
-/// block, opened at their first delta and closed when another begins or the message ends.
+/// Turns the service's events into content blocks: thinking, text and each tool call get their
+/// own block, opened at their first delta and closed when another begins or the message ends
+/// (a signed thinking block is followed by a new one if more thinking comes; a redacted one
+/// opens and closes at once).
 struct Framer {
     id: String,
     model: String,
@@ -143,9 +166,46 @@ impl Framer {
         index
     }
 
+    /// The open thinking block that can still take text or its signature, else a new one.
+    fn thinking(&mut self, out: &mut Vec<Bytes>) -> usize {
+        match self.open {
+            Some((Open::Thinking { signed: false }, i)) => i,
+            _ => {
+                let block = json!({"type": "thinking", "thinking": "", "signature": ""});
+                self.open(Open::Thinking { signed: false }, block, out)
+            }
+        }
+    }
+
+    fn reasoning(&mut self, delta: ReasoningDelta, out: &mut Vec<Bytes>) {
+        let delta_event = |index: usize, delta: Value| {
+            event("content_block_delta", &json!({"type": "content_block_delta", "index": index, "delta": delta}))
+        };
+        match delta {
+            ReasoningDelta::Thinking(text) => {
+                let index = self.thinking(out);
+                out.push(delta_event(index, json!({"type": "thinking_delta", "thinking": text})));
+            }
+            ReasoningDelta::Signature(signature) => {
+                let index = self.thinking(out);
+                self.open = Some((Open::Thinking { signed: true }, index));
+                out.push(delta_event(index, json!({"type": "signature_delta", "signature": signature})));
+            }
+            ReasoningDelta::Redacted(data) => {
+                self.open(Open::Redacted, json!({"type": "redacted_thinking", "data": data}), out);
+                self.close(out);
+            }
+        }
+    }
+
     fn frames(&mut self, ev: Streamed) -> Vec<Bytes> {
         let mut out = Vec::new();
         match ev {
+            Streamed::Extras(x) if x.index == 0 && x.reasoning.is_some() => {
+                if let Some(r) = x.reasoning {
+                    self.reasoning(r, &mut out);
+                }
+            }
             Streamed::Delta { index: 0, content, tool_calls } => {
                 if let Some(text) = content.filter(|t| !t.is_empty()) {
                     let index = match self.open {
@@ -248,4 +308,91 @@ pub async fn errors(req: Request, next: Next) -> Response {
     let body = json!({"type": "error", "error": error});
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::gateway::Outcome;
+    use crate::llm::{FinishReason, StreamExtras};
+
+    fn reasoning(r: ReasoningDelta) -> Streamed {
+        Streamed::Extras(StreamExtras { reasoning: Some(r), ..StreamExtras::default() })
+    }
+
+    /// (event name, data) of each frame.
+    fn parse(frames: &[Bytes]) -> Vec<(String, Value)> {
+        frames
+            .iter()
+            .map(|b| {
+                let text = std::str::from_utf8(b).unwrap();
+                let (name, data) = text.trim_end().split_once('\n').unwrap();
+                let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+                assert_eq!(name.strip_prefix("event: ").unwrap(), data["type"]);
+                (data["type"].as_str().unwrap().to_string(), data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn thinking_streams_as_anthropic_sequences_it() {
+        let mut f = Framer { id: "msg_1".into(), model: "m".into(), open: None, next: 0, finish: None };
+        let mut frames = f.start();
+        for ev in [
+            reasoning(ReasoningDelta::Thinking("Let me ".into())),
+            reasoning(ReasoningDelta::Thinking("think.".into())),
+            reasoning(ReasoningDelta::Signature("EqQB+/x==".into())),
+            reasoning(ReasoningDelta::Thinking("More.".into())),
+            reasoning(ReasoningDelta::Signature("Ep2==".into())),
+            reasoning(ReasoningDelta::Redacted("EmwK==".into())),
+            Streamed::Delta { index: 0, content: Some("Hi".into()), tool_calls: vec![] },
+            Streamed::Finish { index: 0, reason: FinishReason::Stop },
+            Streamed::Done(Outcome {
+                provider: "p".into(),
+                model: "m".into(),
+                usage: crate::llm::Usage::default(),
+                cost_micros: 0,
+                finish_reason: Some(FinishReason::Stop),
+                dropped_params: vec![],
+            }),
+        ] {
+            frames.extend(f.frames(ev));
+        }
+        let events = parse(&frames);
+        let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "ping",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        let data = |i: usize| &events[i].1;
+        assert_eq!(data(2)["content_block"], json!({"type": "thinking", "thinking": "", "signature": ""}));
+        assert_eq!(data(3)["delta"], json!({"type": "thinking_delta", "thinking": "Let me "}));
+        assert_eq!(data(5)["delta"], json!({"type": "signature_delta", "signature": "EqQB+/x=="}));
+        assert_eq!((data(6)["index"].clone(), data(7)["index"].clone()), (json!(0), json!(1)));
+        assert_eq!(data(9)["delta"]["signature"], "Ep2==");
+        assert_eq!(data(11)["content_block"], json!({"type": "redacted_thinking", "data": "EmwK=="}));
+        assert_eq!(data(13)["content_block"]["type"], "text");
+        assert_eq!(data(13)["index"], 3);
+    }
 }

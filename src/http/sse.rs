@@ -123,6 +123,12 @@ impl OpenAiFramer {
                 self.fingerprint = x.system_fingerprint.or(self.fingerprint.take());
                 self.tier = x.service_tier.or(self.tier.take());
                 let mut out = Vec::new();
+                // Reasoning text goes out as `reasoning_content` (DeepSeek's and vLLM's name).
+                if let Some(crate::llm::ReasoningDelta::Thinking(text)) = x.reasoning {
+                    let delta = Delta { reasoning_content: Some(text), ..Delta::default() };
+                    let choice = ChunkChoice { index: x.index, delta, finish_reason: None, logprobs: None };
+                    out.push(self.chunk(vec![choice], None));
+                }
                 if let Some(lp) = x.logprobs {
                     if self.logprobs.iter().any(|(i, _)| *i == x.index) {
                         out.extend(self.flush_logprobs());

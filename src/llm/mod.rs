@@ -96,6 +96,47 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
+/// The model's reasoning, as the upstream gave it: Anthropic's thinking blocks (the text and the
+/// `signature` that lets the block be sent back) and redacted thinking (opaque `data`), or the
+/// `reasoning_content` text of OpenAI-compatible servers (DeepSeek, vLLM: no signature). Kept
+/// byte for byte: Anthropic refuses a thinking block sent back altered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reasoning {
+    Thinking {
+        thinking: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+    },
+    RedactedThinking {
+        data: String,
+    },
+}
+
+/// One step of streamed reasoning: a thinking block is its text pieces, then (when the upstream
+/// signs it) its signature, which ends it; a redacted block comes whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReasoningDelta {
+    Thinking(String),
+    Signature(String),
+    Redacted(String),
+}
+
+/// Anthropic's extended thinking, as a Messages request asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThinkingConfig {
+    Enabled { budget_tokens: u32 },
+    Disabled,
+}
+
+/// The Anthropic API headers of an inbound Messages request, forwarded unchanged to Anthropic
+/// upstreams only.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnthropicHeaders {
+    pub version: Option<String>,
+    pub beta: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub role: Role,
@@ -103,11 +144,22 @@ pub struct Message {
     pub name: Option<String>,
     pub tool_calls: Vec<ToolCall>,
     pub tool_call_id: Option<String>,
+    /// An assistant turn's reasoning, before its text and tool calls: what the upstream
+    /// answered, and in a request what the client sends back of earlier turns (Anthropic wants
+    /// its signed thinking blocks back, unchanged, in a tool loop).
+    pub reasoning: Vec<Reasoning>,
 }
 
 impl Message {
     pub fn text(role: Role, text: impl Into<String>) -> Message {
-        Message { role, content: Some(Content::Text(text.into())), name: None, tool_calls: vec![], tool_call_id: None }
+        Message {
+            role,
+            content: Some(Content::Text(text.into())),
+            name: None,
+            tool_calls: vec![],
+            tool_call_id: None,
+            reasoning: vec![],
+        }
     }
 
     pub fn content_text(&self) -> String {
@@ -166,6 +218,11 @@ pub struct ChatRequest {
     pub metadata: Option<serde_json::Map<String, Value>>,
     /// Top-k sampling (a provider extra: vLLM, Anthropic, Gemini and Ollama have it).
     pub top_k: Option<u32>,
+    /// Anthropic's `thinking` (a Messages request): sent as it is to Anthropic, as a
+    /// `reasoning_effort` to OpenAI, reported by the others.
+    pub thinking: Option<ThinkingConfig>,
+    /// `anthropic-version` / `anthropic-beta` of a Messages request, for Anthropic upstreams.
+    pub anthropic_headers: AnthropicHeaders,
     /// Every other parameter of the inbound request, as sent: documented OpenAI parameters
     /// Layerr does not model (`logprobs`, `logit_bias`, `service_tier`, ...) and provider
     /// extras (what the SDKs' `extra_body` adds). Forwarded as they are to OpenAI-format
@@ -340,12 +397,14 @@ pub enum StreamEvent {
     Extras(StreamExtras),
 }
 
-/// Per-chunk facts an OpenAI-format upstream streams: a choice's log probabilities (sent just
-/// before the content they describe) and refusal text, and the response's `system_fingerprint`
-/// and `service_tier` (sent when first seen or changed).
+/// Per-chunk facts an upstream streams besides text and tool calls: a choice's reasoning, log
+/// probabilities (sent just before the content they describe) and refusal text, and the
+/// response's `system_fingerprint` and `service_tier` (sent when first seen or changed).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StreamExtras {
     pub index: u32,
+    /// Reasoning (Anthropic thinking, OpenAI-compatible `reasoning_content`).
+    pub reasoning: Option<ReasoningDelta>,
     pub logprobs: Option<Value>,
     pub refusal: Option<String>,
     pub system_fingerprint: Option<String>,

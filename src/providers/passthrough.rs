@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::ProviderKind;
-use crate::llm::ChatRequest;
+use crate::llm::{ChatRequest, ThinkingConfig};
 
 /// The parameters of `req` an upstream of `kind` does not receive, in the client's names
 /// (`metadata.<key>` for single metadata keys).
@@ -19,6 +19,18 @@ pub fn dropped(kind: ProviderKind, req: &ChatRequest) -> Vec<String> {
         ProviderKind::Gemini => super::gemini::dropped(req),
         ProviderKind::Ollama => super::ollama::dropped(req),
     };
+    if kind != ProviderKind::Anthropic {
+        // Anthropic's `thinking` becomes a `reasoning_effort` for OpenAI (`openai::effort`); the
+        // others have no equivalent the adapters send.
+        let thinking = matches!(req.thinking, Some(ThinkingConfig::Enabled { .. }));
+        if thinking && kind != ProviderKind::OpenAi {
+            out.insert(0, "thinking".to_string());
+        }
+        // Earlier turns' thinking blocks are Anthropic's own: no other upstream takes them back.
+        if req.messages.iter().any(|m| !m.reasoning.is_empty()) {
+            out.push("thinking blocks".to_string());
+        }
+    }
     out.dedup();
     out
 }
@@ -162,6 +174,29 @@ mod tests {
         let d = dropped(ProviderKind::Ollama, &req);
         assert!(d.contains(&"reasoning_effort".to_string()) && d.contains(&"logprobs".to_string()), "{d:?}");
         assert!(!d.iter().any(|x| x == "top_k" || x == "seed" || x == "min_p"), "{d:?}");
+    }
+
+    #[test]
+    fn messages_thinking_becomes_an_openai_effort_and_is_reported_elsewhere() {
+        let mut req = canonical(json!({}));
+        req.thinking = Some(ThinkingConfig::Enabled { budget_tokens: 3000 });
+        assert!(dropped(ProviderKind::OpenAi, &req).is_empty());
+        assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
+        for kind in [ProviderKind::OpenAiCompatible, ProviderKind::Gemini, ProviderKind::Ollama] {
+            assert_eq!(dropped(kind, &req).first().map(String::as_str), Some("thinking"), "{kind:?}");
+        }
+        let effort = super::super::openai::effort;
+        assert_eq!(
+            [effort(1024), effort(2047), effort(2048), effort(3000), effort(4096)],
+            ["low", "low", "medium", "medium", "high"]
+        );
+        // Disabled is what every upstream does anyway.
+        req.thinking = Some(ThinkingConfig::Disabled);
+        assert!(dropped(ProviderKind::Gemini, &req).is_empty());
+        // Earlier thinking blocks reach only Anthropic.
+        req.messages[0].reasoning = vec![crate::llm::Reasoning::RedactedThinking { data: "x".into() }];
+        assert_eq!(dropped(ProviderKind::OpenAi, &req), ["thinking blocks"]);
+        assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 """The Anthropic Messages API inbound, through the official `anthropic` SDK (unmodified, with
 its own `x-api-key` auth), once per upstream wire format: any provider answers a Messages
 request. Plain, streamed (`messages.stream`), a tool-use round trip both ways, `count_tokens`,
-errors raised as the SDK's own exception types, the model list in Anthropic's shape, and the
+errors raised as the SDK's own exception types, the model list in Anthropic's shape, extended
+thinking (blocks and signatures byte for byte from an Anthropic upstream, sent back in a tool
+loop), anthropic-version / anthropic-beta forwarded to Anthropic upstreams, and the
 Claude Code gateway contract (`HEAD /`, `?beta=true`)."""
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ WEATHER_TOOL = {
 }
 WEATHER_PROMPT = "What is the weather in Paris today?"
 TOOL_RESULT = "Sunny, 22 C"
+THINKING = {"type": "enabled", "budget_tokens": 2048}
+# Anthropic's documented test string: the answer holds a redacted_thinking block too.
+REDACTED_TRIGGER = "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253"
 
 
 @pytest.fixture(scope="module")
@@ -202,9 +207,12 @@ def test_parameters_are_translated_or_reported(gateway: Gateway) -> None:
         r = send(fmt, top_k=5)
         assert "x-layerr-dropped-params" not in r.headers, r.headers
         assert gateway.mock.requests_for(CHAT_MODEL[fmt])[-1]["body"]["top_k"] == 5
-    # Extended thinking has no canonical form yet: reported.
-    r = send("openai", thinking={"type": "enabled", "budget_tokens": 2048})
-    assert "thinking" in r.headers["x-layerr-dropped-params"]
+    # Extended thinking reaches an OpenAI upstream as the matching reasoning_effort.
+    gateway.mock.clear_requests()
+    r = send("openai", max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 2048})
+    assert "x-layerr-dropped-params" not in r.headers, r.headers
+    sent = gateway.mock.requests_for(CHAT_MODEL["openai"])[-1]["body"]
+    assert sent["reasoning_effort"] == "medium" and "thinking" not in sent
 
 
 def test_layerr_headers_for_clients_without_body_fields(gateway: Gateway) -> None:
@@ -249,3 +257,157 @@ def test_claude_code_gateway_contract(gateway: Gateway) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["object"] == "list"
+
+
+# --------------------------------------------------------------------------------------------
+# Extended thinking through an Anthropic upstream: thinking blocks and their signatures come
+# back byte for byte, streamed and not, and go back to the upstream unchanged in a tool loop.
+# --------------------------------------------------------------------------------------------
+def mock_answer(gateway: Gateway, model: str) -> dict:
+    """What the mock answers to the last request the gateway sent it for `model`, asked again
+    directly (the mock is deterministic): the bytes the gateway received."""
+    sent = gateway.mock.requests_for(model)[-1]
+    body = dict(sent["body"], stream=False)
+    r = gateway.mock.http.post(
+        f"{gateway.mock.base}/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def reasoning_blocks(content: list[dict]) -> list[dict]:
+    return [b for b in content if b["type"] in ("thinking", "redacted_thinking")]
+
+
+def test_thinking_blocks_and_signatures_are_byte_identical(claude: anthropic.Anthropic, gateway: Gateway) -> None:
+    model = CHAT_MODEL["anthropic"]
+    gateway.mock.clear_requests()
+    raw = claude.messages.with_raw_response.create(
+        model=model,
+        max_tokens=4096,
+        thinking=THINKING,
+        messages=[{"role": "user", "content": f"Think first. {REDACTED_TRIGGER}"}],
+    )
+    sent = gateway.mock.requests_for(model)[-1]["body"]
+    assert sent["thinking"] == THINKING, "thinking reaches the upstream as sent"
+    upstream = reasoning_blocks(mock_answer(gateway, model)["content"])
+    assert [b["type"] for b in upstream] == ["thinking", "redacted_thinking"]
+    # The raw JSON the client got holds the upstream's blocks exactly, first.
+    got = json.loads(raw.http_response.text)
+    assert got["content"][: len(upstream)] == upstream
+    assert got["content"][len(upstream)]["type"] == "text"
+    m = raw.parse()
+    assert m.content[0].type == "thinking"
+    assert (m.content[0].thinking, m.content[0].signature) == (upstream[0]["thinking"], upstream[0]["signature"])
+    assert m.content[1].type == "redacted_thinking" and m.content[1].data == upstream[1]["data"]
+    assert "x-layerr-dropped-params" not in raw.headers
+
+
+def test_streamed_thinking_blocks_and_signatures_are_byte_identical(
+    claude: anthropic.Anthropic, gateway: Gateway
+) -> None:
+    model = CHAT_MODEL["anthropic"]
+    gateway.mock.clear_requests()
+    seen: list[str] = []
+    thinking_text, signatures = "", []
+    with claude.messages.stream(
+        model=model,
+        max_tokens=4096,
+        thinking=THINKING,
+        messages=[{"role": "user", "content": f"Think first. {REDACTED_TRIGGER}"}],
+    ) as stream:
+        for ev in stream:
+            seen.append(ev.type)
+            if ev.type == "thinking":
+                thinking_text += ev.thinking
+            elif ev.type == "signature":
+                signatures.append(ev.signature)
+        final = stream.get_final_message()
+    upstream = reasoning_blocks(mock_answer(gateway, model)["content"])
+    assert "thinking" in seen and "signature" in seen
+    assert thinking_text == upstream[0]["thinking"]
+    assert signatures == [upstream[0]["signature"]]
+    blocks = [b.model_dump() for b in final.content]
+    assert blocks[:2] == upstream, blocks
+    assert final.content[2].type == "text" and final.stop_reason == "end_turn"
+
+
+def test_raw_thinking_event_sequence(gateway: Gateway) -> None:
+    """Anthropic's event sequence for thinking: the block opens empty (`thinking` and `signature`
+    ""), `thinking_delta`s, one `signature_delta`, stop; a redacted block opens whole and stops."""
+    with gateway.http.stream(
+        "POST",
+        f"{gateway.base}/v1/messages",
+        headers={"x-api-key": gateway.keys["sdk"], "anthropic-version": "2023-06-01"},
+        json={
+            "model": CHAT_MODEL["anthropic"],
+            "max_tokens": 4096,
+            "stream": True,
+            "thinking": THINKING,
+            "messages": [{"role": "user", "content": f"Think first. {REDACTED_TRIGGER}"}],
+        },
+    ) as r:
+        assert r.status_code == 200
+        body = "".join(r.iter_text())
+    data = [json.loads(f.split("\n")[1][len("data: ") :]) for f in body.strip().split("\n\n")]
+    assert [d["type"] for d in data[:3]] == ["message_start", "ping", "content_block_start"]
+    assert data[2]["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
+    block0 = [d for d in data if d.get("index") == 0]
+    kinds = [d["delta"]["type"] for d in block0 if d["type"] == "content_block_delta"]
+    assert set(kinds[:-1]) == {"thinking_delta"} and kinds[-1] == "signature_delta"
+    assert block0[-1]["type"] == "content_block_stop"
+    block1 = [d for d in data if d.get("index") == 1]
+    assert [d["type"] for d in block1] == ["content_block_start", "content_block_stop"]
+    assert block1[0]["content_block"]["type"] == "redacted_thinking"
+    assert [d for d in data if d.get("index") == 2][0]["content_block"]["type"] == "text"
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_tool_use_with_thinking_sends_the_thinking_back_unchanged(
+    claude: anthropic.Anthropic, gateway: Gateway, streamed: bool
+) -> None:
+    model = CHAT_MODEL["anthropic"]
+    messages: list[dict] = [{"role": "user", "content": WEATHER_PROMPT}]
+    args = dict(model=model, max_tokens=4096, thinking=THINKING, tools=[WEATHER_TOOL])
+    if streamed:
+        with claude.messages.stream(messages=messages, **args) as stream:
+            m = stream.get_final_message()
+    else:
+        m = claude.messages.create(messages=messages, **args)
+    assert m.stop_reason == "tool_use"
+    assert [b.type for b in m.content] == ["thinking", "tool_use"]
+    thinking = m.content[0].model_dump()
+    use = m.content[1]
+
+    messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in m.content]})
+    messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": TOOL_RESULT}]})
+    gateway.mock.clear_requests()
+    answer = claude.messages.create(messages=messages, **args)
+    # The mock checks the signature as Anthropic does: an altered block would be a 400.
+    assert answer.stop_reason == "end_turn"
+    assert answer.content[0].type == "thinking" and answer.content[-1].type == "text"
+    assert TOOL_RESULT in answer.content[-1].text
+    sent = gateway.mock.requests_for(model)[-1]["body"]["messages"]
+    assert sent[1]["role"] == "assistant"
+    assert sent[1]["content"][0] == thinking, "the thinking block went back byte for byte, first"
+    assert [b["type"] for b in sent[1]["content"]] == ["thinking", "tool_use"]
+
+
+def test_anthropic_headers_are_forwarded_to_anthropic_upstreams_only(
+    claude: anthropic.Anthropic, gateway: Gateway
+) -> None:
+    beta = "interleaved-thinking-2025-05-14,token-efficient-tools-2025-02-19"
+    for fmt in ("anthropic", "openai"):
+        gateway.mock.clear_requests()
+        claude.messages.create(
+            model=CHAT_MODEL[fmt],
+            max_tokens=64,
+            messages=[{"role": "user", "content": PROMPT}],
+            extra_headers={"anthropic-beta": beta, "anthropic-version": "2023-06-01"},
+        )
+        headers = gateway.mock.requests_for(CHAT_MODEL[fmt])[-1]["headers"]
+        if fmt == "anthropic":
+            assert headers["anthropic-beta"] == beta
+            assert headers["anthropic-version"] == "2023-06-01"
+        else:
+            assert "anthropic-beta" not in headers and "anthropic-version" not in headers, headers

@@ -111,6 +111,7 @@ impl CompletionRequest {
                 tool_calls: None,
                 tool_call_id: None,
                 refusal: None,
+                reasoning_content: None,
             }],
             stream: self.stream,
             stream_options: self.stream_options.clone(),

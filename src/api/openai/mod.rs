@@ -85,6 +85,9 @@ pub struct WireMessage {
     pub tool_call_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// The reasoning text of OpenAI-compatible servers (DeepSeek, vLLM), in an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,6 +198,8 @@ impl ChatCompletionRequest {
                     })
                     .collect(),
                 tool_call_id: m.tool_call_id.clone(),
+                // Earlier reasoning is not sent back to OpenAI-format upstreams (DeepSeek refuses it).
+                reasoning: vec![],
             });
         }
         let mut tools = Vec::new();
@@ -310,6 +315,8 @@ impl ChatCompletionRequest {
             reasoning_effort: self.reasoning_effort.clone(),
             metadata: self.metadata.clone(),
             top_k,
+            thinking: None,
+            anthropic_headers: llm::AnthropicHeaders::default(),
             extra,
         })
     }
@@ -410,6 +417,7 @@ pub fn wire_message(m: &llm::Message) -> WireMessage {
         }),
         tool_call_id: m.tool_call_id.clone(),
         refusal: None,
+        reasoning_content: None,
     }
 }
 

@@ -127,6 +127,13 @@ impl ChatCompletion {
                             })
                             .collect(),
                         tool_call_id: None,
+                        reasoning: c
+                            .message
+                            .reasoning_content
+                            .iter()
+                            .filter(|r| !r.is_empty())
+                            .map(|r| llm::Reasoning::Thinking { thinking: r.clone(), signature: None })
+                            .collect(),
                     },
                     finish_reason: c.finish_reason.as_deref().and_then(finish_reason),
                     logprobs: c.logprobs.clone().filter(|l| !l.is_null()),
@@ -150,7 +157,11 @@ impl ChatCompletion {
                 .iter()
                 .map(|c| {
                     // OpenAI always sends `content` (null with tool calls).
-                    let message = WireMessage { refusal: c.refusal.clone(), ..wire_message(&c.message) };
+                    let message = WireMessage {
+                        refusal: c.refusal.clone(),
+                        reasoning_content: reasoning_text(&c.message.reasoning),
+                        ..wire_message(&c.message)
+                    };
                     WireChoice {
                         index: c.index,
                         message,
@@ -186,6 +197,18 @@ pub struct ChunkToolCall {
     pub function: ChunkFunction,
 }
 
+/// The text of an answer's reasoning, as `reasoning_content` (redacted thinking has none).
+pub fn reasoning_text(reasoning: &[llm::Reasoning]) -> Option<String> {
+    let texts: Vec<&str> = reasoning
+        .iter()
+        .filter_map(|r| match r {
+            llm::Reasoning::Thinking { thinking, .. } => Some(thinking.as_str()),
+            llm::Reasoning::RedactedThinking { .. } => None,
+        })
+        .collect();
+    (!texts.is_empty()).then(|| texts.concat())
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Delta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,6 +219,9 @@ pub struct Delta {
     pub tool_calls: Option<Vec<ChunkToolCall>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// Reasoning text (OpenAI-compatible servers: DeepSeek, vLLM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

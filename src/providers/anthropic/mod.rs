@@ -14,8 +14,16 @@
 //!   2,048, `high` 4,096; `none` is Anthropic's default), when the request allows it: Anthropic
 //!   refuses thinking with a changed `temperature`, `top_k`, `top_p` below 0.95 or a forced tool,
 //!   and the budget must stay below `max_tokens` (with no `max_tokens`, the budget is added to
-//!   the default). Thinking blocks are not surfaced, so a conversation with earlier tool calls
-//!   (whose thinking Anthropic wants back) is sent without thinking.
+//!   the default). A Messages request's own `thinking` is sent as it came instead, with its
+//!   `max_tokens`. A conversation with earlier tool calls whose thinking blocks the client did
+//!   not send back is sent without thinking (Anthropic wants them back).
+//! - Thinking blocks come back with their `signature` (and `redacted_thinking` with its `data`),
+//!   whole and streamed (`thinking_delta`, `signature_delta`), and earlier turns' blocks are sent
+//!   back before the turn's text and tool calls, byte for byte. Unsigned reasoning (another
+//!   upstream's `reasoning_content`) cannot be: Anthropic would refuse it, so it is left out and
+//!   reported.
+//! - `anthropic-version` and `anthropic-beta` of a Messages request are forwarded unchanged
+//!   (the adapter's own version otherwise).
 //! - `top_k` is passed through; `metadata.user_id` (else `user`) becomes `metadata.user_id`.
 //! - Not supported, rejected: `n > 1`. Not supported, reported in `x-layerr-dropped-params`
 //!   ([`dropped`]): `frequency_penalty`, `presence_penalty`, `seed`, other `metadata` keys and
@@ -31,8 +39,8 @@ use serde_json::Value;
 
 use super::{decode, now_secs, send, ErrorKind, EventStream, ProviderError, Upstream};
 use crate::llm::{
-    ChatRequest, ChatResponse, Choice, Content, FinishReason, Message, Part, RemoteModel, ResponseFormat, Role,
-    ToolCall, ToolChoice,
+    AnthropicHeaders, ChatRequest, ChatResponse, Choice, Content, FinishReason, Message, Part, Reasoning, RemoteModel,
+    ResponseFormat, Role, ThinkingConfig, ToolCall, ToolChoice,
 };
 use types::{
     Block, ImageSource, MessagesRequest, MessagesResponse, Metadata, ModelList, ResponseBlock, SystemPrompt, Thinking,
@@ -44,8 +52,14 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// Pages of `GET /v1/models` we follow at most (1000 models each).
 const MAX_MODEL_PAGES: usize = 10;
 
-fn with_headers(up: &Upstream<'_>, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    let rb = rb.timeout(up.timeout).header("anthropic-version", API_VERSION);
+/// The API headers: a Messages request's own `anthropic-version` and `anthropic-beta`, as the
+/// client sent them, else this adapter's version.
+fn with_headers(up: &Upstream<'_>, rb: reqwest::RequestBuilder, api: &AnthropicHeaders) -> reqwest::RequestBuilder {
+    let version = api.version.as_deref().unwrap_or(API_VERSION);
+    let mut rb = rb.timeout(up.timeout).header("anthropic-version", version);
+    if let Some(beta) = &api.beta {
+        rb = rb.header("anthropic-beta", beta);
+    }
     match up.api_key {
         Some(key) => rb.header("x-api-key", key),
         None => rb,
@@ -54,7 +68,8 @@ fn with_headers(up: &Upstream<'_>, rb: reqwest::RequestBuilder) -> reqwest::Requ
 
 pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
     let body = build_request(req, model, false)?;
-    let resp = send(with_headers(up, up.client.post(up.url("/v1/messages"))).json(&body)).await?;
+    let resp =
+        send(with_headers(up, up.client.post(up.url("/v1/messages")), &req.anthropic_headers).json(&body)).await?;
     let bytes = super::read_body(resp).await?;
     let parsed: MessagesResponse = decode(&bytes)?;
     Ok(to_canonical(parsed, model))
@@ -62,8 +77,8 @@ pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<C
 
 pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<EventStream, ProviderError> {
     let body = build_request(req, model, true)?;
-    let resp =
-        super::expect_sse(send(with_headers(up, up.client.post(up.url("/v1/messages"))).json(&body)).await?).await?;
+    let post = with_headers(up, up.client.post(up.url("/v1/messages")), &req.anthropic_headers);
+    let resp = super::expect_sse(send(post.json(&body)).await?).await?;
     Ok(stream::decode(resp.bytes_stream()))
 }
 
@@ -77,7 +92,7 @@ pub async fn models(up: &Upstream<'_>) -> Result<Vec<RemoteModel>, ProviderError
         if let Some(a) = &after {
             url.query_pairs_mut().append_pair("after_id", a);
         }
-        let resp = send(with_headers(up, up.client.get(url))).await?;
+        let resp = send(with_headers(up, up.client.get(url), &AnthropicHeaders::default())).await?;
         let bytes = super::read_body(resp).await?;
         let page: ModelList = decode(&bytes)?;
         out.extend(page.data.into_iter().map(|m| RemoteModel { id: m.id, owned_by: Some("anthropic".to_string()) }));
@@ -107,17 +122,27 @@ pub(super) fn build_request(req: &ChatRequest, model: &str, stream: bool) -> Res
             input_schema: t.parameters.clone(),
         })
         .collect();
-    let thinking = thinking(req);
+    let (thinking, max_tokens) = match req.thinking {
+        // A Messages request's own choice, as it came (Anthropic checks it against max_tokens).
+        Some(ThinkingConfig::Enabled { budget_tokens }) => {
+            (Some(Thinking::Enabled { budget_tokens }), req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS))
+        }
+        Some(ThinkingConfig::Disabled) => (Some(Thinking::Disabled), req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+        None => match thinking(req) {
+            Some((budget_tokens, max)) => (Some(Thinking::Enabled { budget_tokens }), max),
+            None => (None, req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+        },
+    };
     Ok(MessagesRequest {
         model: model.to_string(),
-        max_tokens: thinking.map_or(req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS), |(_, max)| max),
+        max_tokens,
         system: system_prompt(req),
         messages: convert_messages(&req.messages)?,
         stop_sequences: req.stop.clone(),
         temperature: req.temperature.map(|t| t.clamp(0.0, 1.0)),
         top_p: req.top_p,
         top_k: req.top_k,
-        thinking: thinking.map(|(budget_tokens, _)| Thinking::Enabled { budget_tokens }),
+        thinking,
         tool_choice: if tools.is_empty() { None } else { tool_choice(req) },
         tools,
         metadata: user_id(req).map(|u| Metadata { user_id: u.to_string() }),
@@ -143,8 +168,8 @@ fn thinking(req: &ChatRequest) -> Option<(u32, u32)> {
         || req.top_k.is_some()
         || req.top_p.is_some_and(|p| p < 0.95)
         || matches!(req.tool_choice, Some(ToolChoice::Required | ToolChoice::Function(_)))
-        // A tool loop needs the earlier turns' thinking blocks back, which are not kept.
-        || req.messages.iter().any(|m| m.role == Role::Assistant && !m.tool_calls.is_empty());
+        // A tool loop needs the earlier turns' thinking blocks back: not without them.
+        || req.messages.iter().any(|m| m.role == Role::Assistant && !m.tool_calls.is_empty() && !signed(m));
     if conflicts {
         return None;
     }
@@ -152,6 +177,22 @@ fn thinking(req: &ChatRequest) -> Option<(u32, u32)> {
         None => Some((budget, budget + DEFAULT_MAX_TOKENS)),
         Some(max) if max > budget => Some((budget, max)),
         Some(_) => None,
+    }
+}
+
+/// Whether an assistant turn carries reasoning Anthropic can take back (signed or redacted).
+fn signed(m: &Message) -> bool {
+    m.reasoning.iter().any(|r| wire_reasoning(r).is_some())
+}
+
+/// A reasoning block as Anthropic takes it back: thinking only with its signature.
+fn wire_reasoning(r: &Reasoning) -> Option<Block> {
+    match r {
+        Reasoning::Thinking { thinking, signature: Some(signature) } if !signature.is_empty() => {
+            Some(Block::Thinking { thinking: thinking.clone(), signature: signature.clone() })
+        }
+        Reasoning::Thinking { .. } => None,
+        Reasoning::RedactedThinking { data } => Some(Block::RedactedThinking { data: data.clone() }),
     }
 }
 
@@ -178,6 +219,10 @@ pub(super) fn dropped(req: &ChatRequest) -> Vec<String> {
         if k != "user_id" || !v.is_string() {
             out.push(format!("metadata.{k}"));
         }
+    }
+    let unsigned = req.messages.iter().flat_map(|m| &m.reasoning).any(|r| wire_reasoning(r).is_none());
+    if unsigned {
+        out.push("thinking blocks".to_string());
     }
     out.extend(super::passthrough::requested_extras(req, &[]));
     out
@@ -228,7 +273,9 @@ fn convert_messages(messages: &[Message]) -> Result<Vec<WireMessage>, ProviderEr
             Role::System | Role::Developer => continue,
             Role::User => (WireRole::User, m.content.as_ref().map(content_blocks).transpose()?.unwrap_or_default()),
             Role::Assistant => {
-                let mut blocks = m.content.as_ref().map(content_blocks).transpose()?.unwrap_or_default();
+                // Thinking first, as Anthropic answered it.
+                let mut blocks: Vec<Block> = m.reasoning.iter().filter_map(wire_reasoning).collect();
+                blocks.extend(m.content.as_ref().map(content_blocks).transpose()?.unwrap_or_default());
                 for call in &m.tool_calls {
                     blocks.push(Block::ToolUse {
                         id: call.id.clone(),
@@ -337,9 +384,14 @@ pub(super) fn finish_reason(stop_reason: &str) -> FinishReason {
 pub(super) fn to_canonical(resp: MessagesResponse, model: &str) -> ChatResponse {
     let mut text = String::new();
     let mut tool_calls = Vec::new();
+    let mut reasoning = Vec::new();
     for block in resp.content {
         match block {
             ResponseBlock::Text { text: t } => text.push_str(&t),
+            ResponseBlock::Thinking { thinking, signature } => {
+                reasoning.push(Reasoning::Thinking { thinking, signature: Some(signature).filter(|s| !s.is_empty()) })
+            }
+            ResponseBlock::RedactedThinking { data } => reasoning.push(Reasoning::RedactedThinking { data }),
             ResponseBlock::ToolUse { id, name, input } => {
                 let input = if input.is_null() { Value::Object(Default::default()) } else { input };
                 tool_calls.push(ToolCall { id, name, arguments: input.to_string() });
@@ -354,7 +406,7 @@ pub(super) fn to_canonical(resp: MessagesResponse, model: &str) -> ChatResponse 
         created: now_secs(),
         choices: vec![Choice {
             index: 0,
-            message: Message { role: Role::Assistant, content, name: None, tool_calls, tool_call_id: None },
+            message: Message { role: Role::Assistant, content, name: None, tool_calls, tool_call_id: None, reasoning },
             finish_reason: resp.stop_reason.as_deref().map(finish_reason),
             logprobs: None,
             refusal: None,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use futures::Stream;
 
 use super::types::{BlockDelta, ErrorBody, StartBlock, StreamPayload, WireUsage};
-use crate::llm::{StreamEvent, ToolCallDelta};
+use crate::llm::{ReasoningDelta, StreamEvent, StreamExtras, ToolCallDelta};
 use crate::providers::sse::{self, SseEvent};
 use crate::providers::{ErrorKind, EventStream, ProviderError};
 
@@ -69,6 +69,17 @@ impl Decoder {
             }
             StreamPayload::ContentBlockStart { index, content_block } => match content_block {
                 StartBlock::Text { text } if !text.is_empty() => self.content(text),
+                StartBlock::Thinking { thinking, signature } => {
+                    let mut out = Vec::new();
+                    if !thinking.is_empty() {
+                        out.extend(self.reasoning(ReasoningDelta::Thinking(thinking)));
+                    }
+                    if !signature.is_empty() {
+                        out.extend(self.reasoning(ReasoningDelta::Signature(signature)));
+                    }
+                    out
+                }
+                StartBlock::RedactedThinking { data } => self.reasoning(ReasoningDelta::Redacted(data)),
                 StartBlock::ToolUse { id, name } => {
                     let tool = self.tools.len() as u32;
                     self.tools.insert(index, tool);
@@ -78,6 +89,10 @@ impl Decoder {
             },
             StreamPayload::ContentBlockDelta { index, delta } => match delta {
                 BlockDelta::TextDelta { text } if !text.is_empty() => self.content(text),
+                BlockDelta::ThinkingDelta { thinking } if !thinking.is_empty() => {
+                    self.reasoning(ReasoningDelta::Thinking(thinking))
+                }
+                BlockDelta::SignatureDelta { signature } => self.reasoning(ReasoningDelta::Signature(signature)),
                 BlockDelta::InputJsonDelta { partial_json } if !partial_json.is_empty() => {
                     match self.tools.get(&index) {
                         Some(&tool) => {
@@ -116,6 +131,13 @@ impl Decoder {
     fn content(&mut self, text: String) -> Vec<Item> {
         self.output = true;
         vec![Ok(StreamEvent::Delta { index: 0, content: Some(text), tool_calls: vec![] })]
+    }
+
+    /// Thinking text, a thinking block's signature (which ends it), a redacted block: relayed as
+    /// they came, for the Messages API to send back byte for byte.
+    fn reasoning(&mut self, delta: ReasoningDelta) -> Vec<Item> {
+        self.output = true;
+        vec![Ok(StreamEvent::Extras(StreamExtras { index: 0, reasoning: Some(delta), ..StreamExtras::default() }))]
     }
 
     fn tool(&mut self, delta: ToolCallDelta) -> Vec<Item> {

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::llm::{ImageUrl, StreamEvent, Tool, ToolCallDelta, Usage};
+use crate::llm::{ImageUrl, ReasoningDelta, StreamEvent, Tool, ToolCallDelta, Usage};
 use crate::providers::test_support::{chunked, mid_data_cuts, mock};
 use crate::providers::ProviderKind;
 
@@ -15,7 +15,7 @@ const STREAM_OVERLOADED: &[u8] = include_bytes!("../../../tests/fixtures/anthrop
 const RESPONSE: &str = include_str!("../../../tests/fixtures/anthropic/response_tool_use.json");
 
 fn msg(role: Role, content: Option<Content>) -> Message {
-    Message { role, content, name: None, tool_calls: vec![], tool_call_id: None }
+    Message { role, content, name: None, tool_calls: vec![], tool_call_id: None, reasoning: vec![] }
 }
 
 fn tool_result(id: &str, text: &str) -> Message {
@@ -416,4 +416,127 @@ fn futures_are_send() {
     send(chat(&up, &req, "m"));
     send(stream(&up, &req, "m"));
     send(models(&up));
+}
+
+/// An assistant turn of a tool loop as a Messages client sends it back: its thinking (signed),
+/// a redacted block, and one from another upstream with no signature.
+fn thinking_turn() -> ChatRequest {
+    let mut turn = msg(Role::Assistant, Some(Content::Text("Let me check.".into())));
+    turn.tool_calls = vec![ToolCall { id: "toolu_1".into(), name: "get_weather".into(), arguments: "{}".into() }];
+    turn.reasoning = vec![
+        Reasoning::Thinking { thinking: "I need the weather.\n".into(), signature: Some("EqQB+/sig==".into()) },
+        Reasoning::RedactedThinking { data: "EmwKAhgB==".into() },
+        Reasoning::Thinking { thinking: "unsigned".into(), signature: None },
+    ];
+    ChatRequest {
+        messages: vec![msg(Role::User, Some(Content::Text("weather?".into()))), turn, tool_result("toolu_1", "18C")],
+        tools: vec![weather_tool()],
+        max_tokens: Some(4000),
+        thinking: Some(ThinkingConfig::Enabled { budget_tokens: 2048 }),
+        anthropic_headers: AnthropicHeaders { version: Some("2023-06-01".into()), beta: Some("b-1,b-2".into()) },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn thinking_is_sent_as_asked_and_earlier_blocks_go_back_first_and_unchanged() {
+    let req = thinking_turn();
+    let body = body_json(&req, false);
+    assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": 2048}));
+    assert_eq!(body["max_tokens"], 4000);
+    assert_eq!(
+        body["messages"][1]["content"],
+        json!([
+            {"type": "thinking", "thinking": "I need the weather.\n", "signature": "EqQB+/sig=="},
+            {"type": "redacted_thinking", "data": "EmwKAhgB=="},
+            {"type": "text", "text": "Let me check."},
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
+        ])
+    );
+    // The unsigned block cannot go back to Anthropic: reported.
+    assert_eq!(dropped(&req), ["thinking blocks"]);
+    let off = ChatRequest { thinking: Some(ThinkingConfig::Disabled), ..req };
+    assert_eq!(body_json(&off, false)["thinking"], json!({"type": "disabled"}));
+    // reasoning_effort may now think in a tool loop whose thinking came back.
+    let effort = ChatRequest { thinking: None, reasoning_effort: Some("low".into()), ..off };
+    assert_eq!(body_json(&effort, false)["thinking"]["budget_tokens"], 1024);
+}
+
+#[test]
+fn thinking_blocks_come_back_with_their_signatures() {
+    let body = json!({"id": "msg_1", "model": "claude", "stop_reason": "end_turn",
+    "usage": {"input_tokens": 3, "output_tokens": 9},
+    "content": [
+        {"type": "thinking", "thinking": "Let me think.", "signature": "EqQB+/x=="},
+        {"type": "redacted_thinking", "data": "EmwK=="},
+        {"type": "text", "text": "Hi"}
+    ]});
+    let r = to_canonical(decode(body.to_string().as_bytes()).unwrap(), "claude");
+    let m = &r.choices[0].message;
+    assert_eq!(m.content_text(), "Hi");
+    assert_eq!(
+        m.reasoning,
+        [
+            Reasoning::Thinking { thinking: "Let me think.".into(), signature: Some("EqQB+/x==".into()) },
+            Reasoning::RedactedThinking { data: "EmwK==".into() },
+        ]
+    );
+}
+
+#[tokio::test]
+async fn streamed_thinking_and_signatures_are_relayed_in_order() {
+    let events = [
+        json!({"type": "message_start", "message": {"id": "msg_1", "model": "claude", "usage": {"input_tokens": 3}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Let me "}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "think."}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "EqQB+/x=="}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "content_block_start", "index": 1, "content_block": {"type": "redacted_thinking", "data": "EmwK=="}}),
+        json!({"type": "content_block_stop", "index": 1}),
+        json!({"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}}),
+        json!({"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "Hi"}}),
+        json!({"type": "content_block_stop", "index": 2}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}}),
+        json!({"type": "message_stop"}),
+    ];
+    let sse: String = events.iter().map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap())).collect();
+    for size in [1, 7, 4096] {
+        let evs = collect(Bytes::from(sse.clone()), size).await;
+        let reasoning: Vec<ReasoningDelta> = evs
+            .iter()
+            .filter_map(|e| match e.as_ref().unwrap() {
+                StreamEvent::Extras(x) => x.reasoning.clone(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            reasoning,
+            [
+                ReasoningDelta::Thinking("Let me ".into()),
+                ReasoningDelta::Thinking("think.".into()),
+                ReasoningDelta::Signature("EqQB+/x==".into()),
+                ReasoningDelta::Redacted("EmwK==".into()),
+            ],
+            "split {size}"
+        );
+        assert!(evs.iter().any(|e| matches!(e, Ok(StreamEvent::Delta { content: Some(t), .. }) if t == "Hi")));
+    }
+}
+
+#[tokio::test]
+async fn a_messages_requests_anthropic_headers_are_forwarded_unchanged() {
+    let (base, seen) = mock(Arc::new(|_| (200, RESPONSE.to_string()))).await;
+    let client = reqwest::Client::new();
+    let mut req = representative();
+    req.anthropic_headers = AnthropicHeaders { version: Some("2099-01-01".into()), beta: Some("x-1,y-2".into()) };
+    chat(&upstream(&client, &base), &req, "claude").await.unwrap();
+    let first = seen.lock()[0].clone();
+    assert_eq!(first.headers["anthropic-version"], "2099-01-01");
+    assert_eq!(first.headers["anthropic-beta"], "x-1,y-2");
+    // Without them: the adapter's own version and no beta.
+    chat(&upstream(&client, &base), &representative(), "claude").await.unwrap();
+    let plain = seen.lock()[1].clone();
+    assert_eq!(plain.headers["anthropic-version"], API_VERSION);
+    assert!(plain.headers.get("anthropic-beta").is_none());
 }

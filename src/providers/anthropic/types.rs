@@ -41,11 +41,12 @@ pub struct MessagesRequest {
 }
 
 /// Extended thinking: `{"type": "enabled", "budget_tokens": n}` (at least 1024, below
-/// `max_tokens`).
+/// `max_tokens`), or `{"type": "disabled"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Thinking {
     Enabled { budget_tokens: u32 },
+    Disabled,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,6 +87,14 @@ pub enum Block {
     ToolResult {
         tool_use_id: String,
         content: ToolResultContent,
+    },
+    /// An earlier answer's thinking, sent back exactly as it came.
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    RedactedThinking {
+        data: String,
     },
 }
 
@@ -144,12 +153,22 @@ pub struct MessagesResponse {
     pub usage: WireUsage,
 }
 
-/// An output content block; kinds we do not map (thinking, server tools…) are skipped.
+/// An output content block; kinds we do not map (server tools…) are skipped.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseBlock {
     Text {
         text: String,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+        #[serde(default)]
+        signature: String,
+    },
+    RedactedThinking {
+        #[serde(default)]
+        data: String,
     },
     ToolUse {
         id: String,
@@ -250,6 +269,16 @@ pub enum StartBlock {
         id: String,
         name: String,
     },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+        #[serde(default)]
+        signature: String,
+    },
+    RedactedThinking {
+        #[serde(default)]
+        data: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -262,6 +291,12 @@ pub enum BlockDelta {
     },
     InputJsonDelta {
         partial_json: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    SignatureDelta {
+        signature: String,
     },
     #[serde(other)]
     Other,

@@ -413,7 +413,14 @@ pub(super) fn to_canonical(resp: GenerateContentResponse, model: &str) -> Result
             let content = (!text.is_empty() || tool_calls.is_empty()).then_some(Content::Text(text));
             Choice {
                 index: c.index.unwrap_or(i as u32),
-                message: Message { role: Role::Assistant, content, name: None, tool_calls, tool_call_id: None },
+                message: Message {
+                    role: Role::Assistant,
+                    content,
+                    name: None,
+                    tool_calls,
+                    tool_call_id: None,
+                    reasoning: vec![],
+                },
                 finish_reason: reason,
                 logprobs: None,
                 refusal: None,

@@ -284,7 +284,14 @@ pub(super) fn to_canonical(chunk: ChatChunk, req: &ChatRequest, model: &str) -> 
         created,
         choices: vec![Choice {
             index: 0,
-            message: Message { role: Role::Assistant, content, name: None, tool_calls: calls, tool_call_id: None },
+            message: Message {
+                role: Role::Assistant,
+                content,
+                name: None,
+                tool_calls: calls,
+                tool_call_id: None,
+                reasoning: vec![],
+            },
             finish_reason: Some(finish),
             logprobs: None,
             refusal: None,

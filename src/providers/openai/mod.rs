@@ -8,7 +8,7 @@ use super::{decode, send, sse, ErrorKind, EventStream, ProviderError, Upstream};
 use crate::api::openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingsResponse, ModelList};
 use crate::llm::{
     ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, RemoteModel, StreamEvent, StreamExtras,
-    ToolCallDelta, Usage,
+    ThinkingConfig, ToolCallDelta, Usage,
 };
 
 /// Azure-style deployments put the model in the path: a base URL containing `{model}` gets it
@@ -38,8 +38,31 @@ fn request(up: &Upstream<'_>, model: &str, path: &str) -> reqwest::RequestBuilde
 /// Every parameter the client sent reaches the upstream: the modelled ones, and the documented
 /// and extra ones the canonical request carries in `extra` (OpenAI-compatible servers honour
 /// their own extras, such as vLLM's `top_k` and `repetition_penalty`). Nothing is dropped.
+/// The wire request. A Messages request's `thinking` asks OpenAI for the matching
+/// `reasoning_effort` (when the client named none); OpenAI-compatible servers have no common
+/// equivalent, so it is reported there (`passthrough::dropped`).
+fn wire(up: &Upstream<'_>, req: &ChatRequest, model: &str, stream: bool) -> ChatCompletionRequest {
+    let mut body = ChatCompletionRequest::from_canonical(req, model, stream, &Default::default());
+    if let (super::ProviderKind::OpenAi, None, Some(ThinkingConfig::Enabled { budget_tokens })) =
+        (up.kind, &body.reasoning_effort, req.thinking)
+    {
+        body.reasoning_effort = Some(effort(budget_tokens).to_string());
+    }
+    body
+}
+
+/// The `reasoning_effort` for a thinking budget: the inverse of the Anthropic adapter's
+/// budgets (low 1,024, medium 2,048, high 4,096 tokens).
+pub(crate) fn effort(budget_tokens: u32) -> &'static str {
+    match budget_tokens {
+        0..2048 => "low",
+        2048..4096 => "medium",
+        _ => "high",
+    }
+}
+
 pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-    let body = ChatCompletionRequest::from_canonical(req, model, false, &Default::default());
+    let body = wire(up, req, model, false);
     let resp = send(request(up, model, "/chat/completions").json(&body)).await?;
     let bytes = super::read_body(resp).await?;
     let parsed: ChatCompletion = decode(&bytes)?;
@@ -47,7 +70,7 @@ pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<C
 }
 
 pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<EventStream, ProviderError> {
-    let body = ChatCompletionRequest::from_canonical(req, model, true, &Default::default());
+    let body = wire(up, req, model, true);
     let resp = super::expect_sse(send(request(up, model, "/chat/completions").json(&body)).await?).await?;
     let mut started = false;
     // The response-level facts last relayed, so they are sent again only when they change.
@@ -128,6 +151,14 @@ fn chunk_events(chunk: &ChatCompletionChunk, seen: &mut (Option<String>, Option<
         // the same chunk.
         let logprobs = c.logprobs.clone().filter(|l| !l.is_null());
         let refusal = c.delta.refusal.clone().filter(|r| !r.is_empty());
+        // Reasoning text (DeepSeek, vLLM) comes before the answer's content.
+        if let Some(r) = c.delta.reasoning_content.clone().filter(|r| !r.is_empty()) {
+            out.push(StreamEvent::Extras(StreamExtras {
+                index: c.index,
+                reasoning: Some(crate::llm::ReasoningDelta::Thinking(r)),
+                ..StreamExtras::default()
+            }));
+        }
         if logprobs.is_some() || refusal.is_some() {
             out.push(StreamEvent::Extras(StreamExtras {
                 index: c.index,
@@ -230,5 +261,56 @@ mod tests {
         assert_eq!(evs.len(), 2, "the fingerprint is not repeated: {evs:?}");
         assert_eq!(evs[0], StreamEvent::Extras(StreamExtras { logprobs: Some(lp), ..StreamExtras::default() }));
         assert!(matches!(&evs[1], StreamEvent::Delta { content: Some(c), .. } if c == "Hi"));
+    }
+
+    #[test]
+    fn reasoning_content_is_thinking_text_both_ways() {
+        // Streamed (DeepSeek, vLLM): before the answer's content.
+        let c = chunk(json!({"id": "c", "model": "m", "choices": [{"index": 0,
+            "delta": {"reasoning_content": "Let me think.", "content": null}}]}));
+        let evs = chunk_events(&c, &mut (None, None));
+        assert_eq!(
+            evs,
+            [StreamEvent::Extras(StreamExtras {
+                reasoning: Some(crate::llm::ReasoningDelta::Thinking("Let me think.".into())),
+                ..StreamExtras::default()
+            })]
+        );
+        // Whole: the message's reasoning, unsigned, and back out as `reasoning_content`.
+        let body = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "42", "reasoning_content": "Hm."}}]});
+        let r = serde_json::from_value::<ChatCompletion>(body).unwrap().to_canonical();
+        assert_eq!(
+            r.choices[0].message.reasoning,
+            [crate::llm::Reasoning::Thinking { thinking: "Hm.".into(), signature: None }]
+        );
+        let out = serde_json::to_value(ChatCompletion::from_canonical(&r)).unwrap();
+        assert_eq!(out["choices"][0]["message"]["reasoning_content"], "Hm.");
+        // Never sent back upstream.
+        let wire = serde_json::to_value(crate::api::openai::wire_message(&r.choices[0].message)).unwrap();
+        assert!(wire.get("reasoning_content").is_none());
+    }
+
+    #[test]
+    fn a_thinking_budget_asks_openai_for_an_effort_only() {
+        let client = reqwest::Client::new();
+        let req = ChatRequest {
+            messages: vec![crate::llm::Message::text(crate::llm::Role::User, "hi")],
+            thinking: Some(ThinkingConfig::Enabled { budget_tokens: 2048 }),
+            n: 1,
+            ..ChatRequest::default()
+        };
+        let up = |kind| Upstream::new(&client, kind, "http://x", None, std::time::Duration::from_secs(1));
+        let openai = wire(&up(super::super::ProviderKind::OpenAi), &req, "o3", false);
+        assert_eq!(openai.reasoning_effort.as_deref(), Some("medium"));
+        let compatible = wire(&up(super::super::ProviderKind::OpenAiCompatible), &req, "m", false);
+        assert_eq!(compatible.reasoning_effort, None);
+        // The client's own effort wins.
+        let asked = ChatRequest { reasoning_effort: Some("high".into()), ..req };
+        assert_eq!(
+            wire(&up(super::super::ProviderKind::OpenAi), &asked, "o3", false).reasoning_effort.as_deref(),
+            Some("high")
+        );
     }
 }
