@@ -84,6 +84,15 @@ pub struct Reasoning {
     pub summary: Option<String>,
 }
 
+/// The `include` entry that asks for the output text's log probabilities.
+pub const LOGPROBS: &str = "message.output_text.logprobs";
+
+/// The per-token entries of an OpenAI-format choice's `logprobs` (`{"content": [...]}`), which
+/// are what a Responses `output_text` part carries as its `logprobs`.
+pub fn token_logprobs(v: Option<&Value>) -> Vec<Value> {
+    v.and_then(|l| l.get("content")).and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
 fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
@@ -306,12 +315,19 @@ fn format(v: &Value) -> Result<Option<llm::ResponseFormat>, FieldError> {
 }
 
 impl ResponsesRequest {
+    /// Whether the answer's text should carry its token log probabilities
+    /// (`include: ["message.output_text.logprobs"]`).
+    pub fn wants_logprobs(&self) -> bool {
+        self.include.iter().flatten().any(|i| i == LOGPROBS)
+    }
+
     /// The parameters this request sets that no canonical request carries, in the client's
-    /// names: any `include` entry, `truncation: "auto"`, `max_tool_calls`, `reasoning.summary`.
+    /// names: an `include` entry other than [`LOGPROBS`], `truncation: "auto"`,
+    /// `max_tool_calls`, `reasoning.summary`.
     /// `include: []` and `truncation: "disabled"` (the defaults) ask for nothing.
     pub fn dropped(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.include.as_ref().is_some_and(|i| !i.is_empty()) {
+        if self.include.iter().flatten().any(|i| i != LOGPROBS) {
             out.push("include".to_string());
         }
         if self.truncation.as_deref().is_some_and(|t| t != "disabled") {
@@ -345,6 +361,11 @@ impl ResponsesRequest {
         let mut extra = self.extra.clone();
         if let Some(v) = self.text.as_ref().and_then(|t| t.verbosity.clone()) {
             extra.insert("verbosity".into(), Value::String(v));
+        }
+        // Chat Completions asks for log probabilities with `logprobs: true` (and refuses
+        // `top_logprobs` without it); Responses with the include entry and `top_logprobs`.
+        if self.wants_logprobs() || extra.get("top_logprobs").is_some_and(|v| !v.is_null()) {
+            extra.insert("logprobs".into(), Value::Bool(true));
         }
         Ok(llm::ChatRequest {
             model: self.model.clone(),
@@ -461,6 +482,15 @@ mod tests {
         .unwrap();
         assert!(req.to_canonical(&[], &[]).unwrap().extra.is_empty());
         assert_eq!(req.dropped(), ["include", "truncation", "max_tool_calls", "reasoning.summary"]);
+        // Log probabilities are asked for the Chat Completions way.
+        let req: ResponsesRequest = serde_json::from_value(json!({
+            "model": "m", "input": "hi", "include": [LOGPROBS], "top_logprobs": 2
+        }))
+        .unwrap();
+        assert!(req.wants_logprobs() && req.dropped().is_empty());
+        let extra = req.to_canonical(&[], &[]).unwrap().extra;
+        assert_eq!((extra["logprobs"].clone(), extra["top_logprobs"].clone()), (json!(true), json!(2)));
+        assert_eq!(token_logprobs(Some(&json!({"content": [{"token": "a"}]}))), [json!({"token": "a"})]);
     }
 
     #[test]

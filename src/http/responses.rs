@@ -26,7 +26,9 @@ use super::envelope::RequestId;
 use super::error::{command_failed, ApiError};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::AppState;
-use crate::api::responses::{input_items, item_json, output_items, response_of_item, InputItem, ResponsesRequest};
+use crate::api::responses::{
+    input_items, item_json, output_items, response_of_item, token_logprobs, InputItem, ResponsesRequest,
+};
 use crate::gateway::{self, ChatCtx, ChatStream, Outcome, Reply, Streamed};
 use crate::llm::{self, FinishReason};
 use crate::state::Principal;
@@ -56,6 +58,8 @@ struct Answered {
     output: Vec<Item>,
     usage: ResponseUsage,
     finish: Option<FinishReason>,
+    /// The answer text's token log probabilities, when the request included them.
+    logprobs: Vec<Value>,
 }
 
 /// The request's parts the response object echoes.
@@ -123,6 +127,15 @@ fn incomplete_details(finish: Option<FinishReason>) -> Value {
     }
 }
 
+/// An output item as the response shows it: the answer's message with its log probabilities.
+fn output_json(item: &Item, logprobs: &[Value]) -> Value {
+    let mut v = item_json(item);
+    if !logprobs.is_empty() && matches!(item, Item::Message { role: ItemRole::Assistant, .. }) {
+        v["content"][0]["logprobs"] = json!(logprobs);
+    }
+    v
+}
+
 /// The response object; `status` `in_progress` (no output yet) while a stream starts.
 fn object(a: &Answered, e: &Echo, status: &str) -> Value {
     let done = status != "in_progress";
@@ -131,7 +144,7 @@ fn object(a: &Answered, e: &Echo, status: &str) -> Value {
         "error": null,
         "incomplete_details": if done { incomplete_details(a.finish) } else { Value::Null },
         "instructions": e.instructions, "max_output_tokens": e.max_output_tokens, "model": a.model,
-        "output": if done { a.output.iter().map(item_json).collect::<Vec<_>>() } else { vec![] },
+        "output": if done { a.output.iter().map(|i| output_json(i, &a.logprobs)).collect::<Vec<_>>() } else { vec![] },
         "parallel_tool_calls": e.parallel_tool_calls, "previous_response_id": e.previous_response_id,
         "reasoning": {"effort": null, "summary": null}, "store": e.store,
         "temperature": e.temperature.unwrap_or(1.0), "text": e.text, "tool_choice": e.tool_choice,
@@ -333,13 +346,18 @@ async fn create(
                 output: output_items(&r, &trace),
                 usage: usage_of(&outcome.usage),
                 finish,
+                logprobs: if body.wants_logprobs() {
+                    token_logprobs(r.choices.first().and_then(|c| c.logprobs.as_ref()))
+                } else {
+                    Vec::new()
+                },
             };
             if let Some(k) = keep {
                 k.store(&a).await;
             }
             Json(object(&a, &echo, a.status.as_str())).into_response()
         }
-        Ok(Reply::Stream(s)) => super::sse::response(sse_body(trace, s, echo, keep)),
+        Ok(Reply::Stream(s)) => super::sse::response(sse_body(trace, s, echo, keep, body.wants_logprobs())),
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());
@@ -367,6 +385,7 @@ async fn retrieve(
         output: stored.output.clone(),
         usage: stored.usage,
         finish: None,
+        logprobs: Vec::new(),
     };
     Ok(Json(object(&a, &Echo::from_stored(&stored), stored.status.as_str())).into_response())
 }
@@ -460,6 +479,10 @@ struct Lifecycle {
     open: Option<Open>,
     keep: Option<Keep>,
     trace: String,
+    /// Whether the text deltas carry log probabilities, and those that arrived (just before
+    /// the text they describe) and await it.
+    logprobs: bool,
+    pending: Vec<Value>,
 }
 
 fn sse(name: &str, mut data: Value, seq: &mut u64) -> Bytes {
@@ -487,19 +510,21 @@ impl Lifecycle {
         match self.open.take() {
             None => {}
             Some(Open::Message { id, text }) => {
+                let logprobs = json!(self.answered.logprobs);
                 self.emit(
                     "response.output_text.done",
-                    json!({"item_id": id, "output_index": index, "content_index": 0, "text": text, "logprobs": []}),
+                    json!({"item_id": id, "output_index": index, "content_index": 0, "text": text, "logprobs": logprobs}),
                     out,
                 );
-                let part = json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
+                let part = json!({"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs});
                 self.emit(
                     "response.content_part.done",
                     json!({"item_id": id, "output_index": index, "content_index": 0, "part": part}),
                     out,
                 );
                 let item = Item::Message { id, role: ItemRole::Assistant, text, images: vec![] };
-                self.emit("response.output_item.done", json!({"output_index": index, "item": item_json(&item)}), out);
+                let shown = output_json(&item, &self.answered.logprobs);
+                self.emit("response.output_item.done", json!({"output_index": index, "item": shown}), out);
                 self.answered.output.push(item);
             }
             Some(Open::Call { id, call_id, name, arguments, .. }) => {
@@ -534,8 +559,10 @@ impl Lifecycle {
         }
         if let Some(Open::Message { id, text }) = &mut self.open {
             text.push_str(&delta);
+            let logprobs = std::mem::take(&mut self.pending);
+            self.answered.logprobs.extend(logprobs.iter().cloned());
             let data =
-                json!({"item_id": id, "output_index": index, "content_index": 0, "delta": delta, "logprobs": []});
+                json!({"item_id": id, "output_index": index, "content_index": 0, "delta": delta, "logprobs": logprobs});
             out.push(sse("response.output_text.delta", data, &mut self.seq));
         }
     }
@@ -575,6 +602,9 @@ impl Lifecycle {
                 }
             }
             Streamed::Finish { index: 0, reason } => self.answered.finish = Some(reason),
+            Streamed::Extras(x) if x.index == 0 && self.logprobs => {
+                self.pending.extend(token_logprobs(x.logprobs.as_ref()));
+            }
             Streamed::Delta { .. } | Streamed::Finish { .. } | Streamed::Extras(_) => {}
             Streamed::Done(Outcome { usage, finish_reason, .. }) => {
                 self.close(&mut out);
@@ -605,6 +635,7 @@ fn sse_body(
     stream: ChatStream,
     echo: Echo,
     keep: Option<Keep>,
+    logprobs: bool,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
     let answered = Answered {
         id: format!("resp_{trace}"),
@@ -614,8 +645,9 @@ fn sse_body(
         output: Vec::new(),
         usage: ResponseUsage::default(),
         finish: None,
+        logprobs: Vec::new(),
     };
-    let mut life = Lifecycle { seq: 0, answered, echo, open: None, keep, trace };
+    let mut life = Lifecycle { seq: 0, answered, echo, open: None, keep, trace, logprobs, pending: Vec::new() };
     let start = life.start();
     let state = (life, stream, std::collections::VecDeque::from(start));
     futures::stream::unfold(state, |(mut life, mut stream, mut out)| async move {

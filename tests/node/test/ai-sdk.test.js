@@ -229,6 +229,35 @@ describe("openai(model): the Responses API", () => {
     assert.deepEqual(call.body.response_format.json_schema.schema.required, ["answer"]);
   });
 
+  test("log probabilities (providerOptions.openai.logprobs), whole and streamed", async () => {
+    // The SDK asks with `include: ["message.output_text.logprobs"]` and `top_logprobs`; a Chat
+    // Completions upstream needs `logprobs: true` with them. The mock gives the k-th token
+    // the log probability -(k+1)/100, itself first among its alternatives.
+    await stack.clearRequests();
+    const model = openai(CHAT_MODEL.openai);
+    const check = (tokens) => {
+      assert.equal(tokens.map((t) => t.token).join(""), REPLY);
+      tokens.forEach((t, k) => {
+        assert.equal(t.logprob, -(k + 1) / 100);
+        assert.equal(t.top_logprobs.length, 2);
+        assert.deepEqual(t.top_logprobs[0], { token: t.token, logprob: t.logprob });
+      });
+    };
+    const r = await generateText({ model, prompt: PROMPT, providerOptions: { openai: { logprobs: 2 } } });
+    assert.equal(r.text, REPLY);
+    assert.equal(r.providerMetadata.openai.logprobs.length, 1, "one output text part");
+    check(r.providerMetadata.openai.logprobs[0]);
+    const st = streamText({ model, prompt: PROMPT, providerOptions: { openai: { logprobs: 2 } } });
+    assert.equal(await st.text, REPLY);
+    // Streamed, the SDK keeps one list per text delta.
+    check((await st.providerMetadata).openai.logprobs.flat());
+    for (const call of await upstreamCalls(CHAT_MODEL.openai)) {
+      assert.equal(call.body.logprobs, true);
+      assert.equal(call.body.top_logprobs, 2);
+      assert.equal(call.body.include, undefined);
+    }
+  });
+
   test("an item_reference to no stored item is a 400 naming the field", async () => {
     const r = await fetch(`${stack.base}/v1/responses`, {
       method: "POST",
