@@ -20,10 +20,11 @@ pub fn dropped(kind: ProviderKind, req: &ChatRequest) -> Vec<String> {
         ProviderKind::Ollama => super::ollama::dropped(req),
     };
     if kind != ProviderKind::Anthropic {
-        // Anthropic's `thinking` becomes a `reasoning_effort` for OpenAI (`openai::effort`); the
-        // others have no equivalent the adapters send.
+        // Anthropic's `thinking` becomes a `reasoning_effort` for OpenAI (`openai::effort`) and
+        // Gemini's `thinkingBudget`; OpenAI-compatible servers and Ollama have no equivalent the
+        // adapters send.
         let thinking = matches!(req.thinking, Some(ThinkingConfig::Enabled { .. }));
-        if thinking && kind != ProviderKind::OpenAi {
+        if thinking && matches!(kind, ProviderKind::OpenAiCompatible | ProviderKind::Ollama) {
             out.insert(0, "thinking".to_string());
         }
         // Earlier turns' thinking blocks are Anthropic's own: no other upstream takes them back.
@@ -182,9 +183,12 @@ mod tests {
         req.thinking = Some(ThinkingConfig::Enabled { budget_tokens: 3000 });
         assert!(dropped(ProviderKind::OpenAi, &req).is_empty());
         assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
-        for kind in [ProviderKind::OpenAiCompatible, ProviderKind::Gemini, ProviderKind::Ollama] {
+        for kind in [ProviderKind::OpenAiCompatible, ProviderKind::Ollama] {
             assert_eq!(dropped(kind, &req).first().map(String::as_str), Some("thinking"), "{kind:?}");
         }
+        assert!(dropped(ProviderKind::Gemini, &req).is_empty());
+        let body = serde_json::to_value(super::super::gemini::build_request(&req).unwrap()).unwrap();
+        assert_eq!(body["generationConfig"]["thinkingConfig"], json!({"thinkingBudget": 3000}));
         let effort = super::super::openai::effort;
         assert_eq!(
             [effort(1024), effort(2047), effort(2048), effort(3000), effort(4096)],
@@ -192,7 +196,7 @@ mod tests {
         );
         // Disabled is what every upstream does anyway.
         req.thinking = Some(ThinkingConfig::Disabled);
-        assert!(dropped(ProviderKind::Gemini, &req).is_empty());
+        assert!(dropped(ProviderKind::Ollama, &req).is_empty());
         // Earlier thinking blocks reach only Anthropic.
         req.messages[0].reasoning = vec![crate::llm::Reasoning::RedactedThinking { data: "x".into() }];
         assert_eq!(dropped(ProviderKind::OpenAi, &req), ["thinking blocks"]);

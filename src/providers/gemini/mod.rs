@@ -12,7 +12,8 @@
 //! - `n` → `candidateCount`; `seed`, `top_k` (`topK`), presence and frequency penalties are
 //!   passed through. `reasoning_effort` sets `thinkingConfig.thinkingBudget` as Google's OpenAI
 //!   compatibility layer does (`minimal`/`low` 1,024, `medium` 8,192, `high` 24,576); `none` is
-//!   not sent (Gemini 2.5 Pro cannot turn thinking off). What has no equivalent (`user`,
+//!   not sent (Gemini 2.5 Pro cannot turn thinking off); without it, a Messages request's
+//!   `thinking` budget is the `thinkingBudget`. What has no equivalent (`user`,
 //!   `metadata`, `parallel_tool_calls: false`, logprobs and the other extras) is reported in
 //!   `x-layerr-dropped-params` ([`dropped`]).
 //! - Embeddings use `:batchEmbedContents`; Gemini reports no token counts for them, so usage is
@@ -203,9 +204,16 @@ pub(super) fn build_request(req: &ChatRequest) -> Result<GenerateContentRequest,
     })
 }
 
-/// The thinking budget `reasoning_effort` asks for.
+/// The thinking budget `reasoning_effort` asks for, else a Messages request's `thinking` budget
+/// (Gemini's `thinkingBudget` counts tokens as Anthropic's does).
 fn thinking_budget(req: &ChatRequest) -> Option<u32> {
-    match req.reasoning_effort.as_deref()? {
+    let Some(effort) = req.reasoning_effort.as_deref() else {
+        return match req.thinking {
+            Some(crate::llm::ThinkingConfig::Enabled { budget_tokens }) => Some(budget_tokens),
+            _ => None,
+        };
+    };
+    match effort {
         "minimal" | "low" => Some(1024),
         "medium" => Some(8192),
         "high" => Some(24576),
