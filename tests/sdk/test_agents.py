@@ -241,6 +241,25 @@ def test_responses_only_settings_are_reported_not_forwarded(
     )
     assert raw.headers["x-layerr-dropped-params"] == "include, truncation, max_tool_calls"
     assert raw.parse().output_text == "mock reply to: Say hello"
+    # ... and on the trace, with the answering attempt.
+    events = gateway.trace_events(raw.headers["x-layerr-trace-id"])
+    [attempt] = [e["payload"]["AttemptSucceeded"] for e in events if e["type"] == "AttemptSucceeded"]
+    assert json.dumps(attempt).count("droppedParams") == 1, attempt
+    assert find_key(attempt, "droppedParams") == ["include", "truncation", "max_tool_calls"]
+
+
+def find_key(v: object, key: str) -> object:
+    """The first value under `key` anywhere inside a JSON value."""
+    if isinstance(v, dict):
+        if key in v:
+            return v[key]
+        v = list(v.values())
+    if isinstance(v, list):
+        for x in v:
+            found = find_key(x, key)
+            if found is not None:
+                return found
+    return None
 
 
 def test_agent_error_is_the_sdk_exception(agents_client: openai.AsyncOpenAI) -> None:
