@@ -14,7 +14,7 @@ mod common;
 
 use common::events::all;
 use common::upstream::{admin_chat, header, provider, provider_of, trace_id};
-use common::{wait, Gateway, Kind, ADMIN_KEY};
+use common::{on_both_stores, wait, Gateway, Kind, ADMIN_KEY};
 use layerr_mock::Behavior;
 use serde_json::{json, Value};
 
@@ -35,9 +35,9 @@ fn dropped(a: &Value) -> Vec<String> {
     a["droppedParams"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_string()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_attempt_records_what_its_own_upstream_did_not_receive() {
-    let gw = Gateway::start(Kind::Sqlite).await;
+on_both_stores!(each_attempt_records_what_its_own_upstream_did_not_receive);
+async fn each_attempt_records_what_its_own_upstream_did_not_receive(kind: Kind) {
+    let gw = Gateway::start(kind).await;
     let anthropic = layerr_mock::spawn().await;
     let openai = layerr_mock::spawn().await;
     provider_of(&gw, "an", "anthropic", &anthropic.base_url(), &[MODEL]).await;

@@ -320,4 +320,22 @@ mod tests {
         assert!(chunks[1..].iter().all(|c| c["system_fingerprint"] == "fp_1"));
         assert!(chunks[3]["choices"][0]["logprobs"].is_null());
     }
+
+    #[test]
+    fn reasoning_text_streams_as_reasoning_content() {
+        let mut f = OpenAiFramer::new(info());
+        let ev = Streamed::Extras(StreamExtras {
+            reasoning: Some(crate::llm::ReasoningDelta::Thinking("Hm.".into())),
+            ..StreamExtras::default()
+        });
+        let chunks = data(&f.frames(ev));
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0]["choices"][0]["delta"], json!({"reasoning_content": "Hm."}));
+        // A signature has no place in an OpenAI chunk.
+        let sig = Streamed::Extras(StreamExtras {
+            reasoning: Some(crate::llm::ReasoningDelta::Signature("s".into())),
+            ..StreamExtras::default()
+        });
+        assert!(f.frames(sig).is_empty());
+    }
 }
