@@ -678,6 +678,9 @@ mod tests {
             ]
         );
         assert_eq!(r.messages[1].tool_calls[0].id, "toolu_1");
+        let mut without = r.clone();
+        without.messages[1].reasoning.clear();
+        assert!(r.estimate_prompt_tokens() > without.estimate_prompt_tokens(), "thinking sent back is input");
 
         let bad = |thinking: Value| {
             let v = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],

@@ -284,6 +284,13 @@ impl ChatRequest {
             .map(|m| {
                 m.content_text().len()
                     + m.tool_calls.iter().map(|t| t.name.len() + t.arguments.len()).sum::<usize>()
+                    + m.reasoning
+                        .iter()
+                        .map(|r| match r {
+                            Reasoning::Thinking { thinking, .. } => thinking.len(),
+                            Reasoning::RedactedThinking { data } => data.len(),
+                        })
+                        .sum::<usize>()
                     + 16
             })
             .sum::<usize>()
