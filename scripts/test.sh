@@ -218,25 +218,35 @@ setup_nextest() {
     cargo install cargo-nextest --locked --quiet
 }
 
-setup_venv() {
-    [[ -f "$REQUIREMENTS" ]] || die "$REQUIREMENTS missing"
-    local want stamp="$VENV/.layerr-requirements.sha256"
-    want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
-    if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+# venv_with VENV REQUIREMENTS: the venv, created when missing, with the requirements installed
+# when they changed (a sha256 stamp inside it).
+venv_with() {
+    local venv="$1" requirements="$2"
+    [[ -f "$requirements" ]] || die "$requirements missing"
+    local want stamp="$venv/.layerr-requirements.sha256"
+    want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+    if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
         if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-            log "python venv up to date: $VENV"
+            log "python venv up to date: $venv"
             return 0
         fi
     else
-        log "creating python venv: $VENV"
-        rm -rf "$VENV"
-        mkdir -p "$(dirname "$VENV")"
-        python3 -m venv "$VENV"
+        log "creating python venv: $venv"
+        rm -rf "$venv"
+        mkdir -p "$(dirname "$venv")"
+        python3 -m venv "$venv"
     fi
-    log "installing $REQUIREMENTS into $VENV"
+    log "installing $requirements into $venv"
     rm -f "$stamp"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
     echo "$want" >"$stamp"
+}
+
+# The SDK tests' venv, and LlamaIndex's own beside it (its OpenAI LLMs pin openai<3, the Agents
+# SDK needs openai>=3; tests/sdk/test_llamaindex.py finds it by the same stamp).
+setup_venv() {
+    venv_with "$VENV" "$REQUIREMENTS"
+    venv_with "$(dirname "$VENV")/$(basename "$VENV")-llamaindex" tests/sdk/requirements-llamaindex.txt
 }
 
 free_port() {
