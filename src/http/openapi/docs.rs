@@ -20,7 +20,7 @@ pub fn render(doc: &Value) -> String {
         STYLE,
         esc(title),
         esc(version),
-        esc(doc["info"]["description"].as_str().unwrap_or("")),
+        text(doc["info"]["description"].as_str().unwrap_or("")),
         esc(doc["openapi"].as_str().unwrap_or("")),
     );
     let tags: Vec<(&str, &str)> = doc["tags"]
@@ -35,7 +35,7 @@ pub fn render(doc: &Value) -> String {
     h.push_str("<li><a href=\"#schemas\">schemas</a></li></ul></nav><main>");
     let paths = doc["paths"].as_object();
     for (tag, description) in &tags {
-        let _ = write!(h, "<section id=\"tag-{0}\"><h2>{0}</h2><p>{1}</p>", esc(tag), esc(description));
+        let _ = write!(h, "<section id=\"tag-{0}\"><h2>{0}</h2><p>{1}</p>", esc(tag), text(description));
         for (path, item) in paths.into_iter().flatten() {
             for (method, o) in item.as_object().into_iter().flatten() {
                 if o["tags"].as_array().is_some_and(|t| t.iter().any(|x| x.as_str() == Some(tag))) {
@@ -70,10 +70,10 @@ fn operation(h: &mut String, method: &str, path: &str, o: &Value) {
         esc(&method.to_uppercase()),
         esc(path),
         access,
-        esc(o["summary"].as_str().unwrap_or("")),
+        text(o["summary"].as_str().unwrap_or("")),
     );
     if let Some(d) = o["description"].as_str() {
-        let _ = write!(h, "<p class=\"desc\">{}</p>", esc(d));
+        let _ = write!(h, "<p class=\"desc\">{}</p>", text(d));
     }
     if let Some(params) = o["parameters"].as_array() {
         h.push_str("<h4>Parameters</h4><table><tr><th>name</th><th>in</th><th>schema</th><th></th></tr>");
@@ -85,7 +85,7 @@ fn operation(h: &mut String, method: &str, path: &str, o: &Value) {
                 if p["required"].as_bool() == Some(true) { " <b>required</b>" } else { "" },
                 esc(p["in"].as_str().unwrap_or("")),
                 inline(&p["schema"]),
-                esc(p["description"].as_str().unwrap_or("")),
+                text(p["description"].as_str().unwrap_or("")),
             );
         }
         h.push_str("</table>");
@@ -94,6 +94,10 @@ fn operation(h: &mut String, method: &str, path: &str, o: &Value) {
         let _ = write!(h, "<h4>Body{}</h4>", if body["required"].as_bool() == Some(true) { "" } else { " (optional)" });
         for (ct, c) in body["content"].as_object().into_iter().flatten() {
             let _ = write!(h, "<p><code>{}</code>: {}</p>", esc(ct), inline(&c["schema"]));
+            for (name, ex) in c["examples"].as_object().into_iter().flatten() {
+                let pretty = serde_json::to_string_pretty(&ex["value"]).unwrap_or_default();
+                let _ = write!(h, "<p class=\"desc\">Example <i>{}</i>:</p><pre>{}</pre>", esc(name), esc(&pretty));
+            }
         }
     }
     h.push_str("<h4>Responses</h4><table>");
@@ -119,7 +123,7 @@ fn operation(h: &mut String, method: &str, path: &str, o: &Value) {
             h,
             "<tr><td class=\"st\">{}</td><td>{}</td><td>{}</td></tr>",
             esc(status),
-            esc(&description),
+            text(&description),
             content
         );
     }
@@ -146,6 +150,12 @@ fn inline(s: &Value) -> String {
         Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | "),
         _ => "any".to_string(),
     };
+    let props = &s["properties"];
+    if props.get("data").is_some() && props.get("meta").is_some() {
+        let meta =
+            if props["meta"]["$ref"].as_str().is_some_and(|m| m.ends_with("PageMeta")) { "PageMeta" } else { "Meta" };
+        return format!("envelope {{data: {}, meta: {}}}", inline(&props["data"]), link(meta));
+    }
     let mut out = if ty.starts_with("array") {
         format!("array of {}", inline(&s["items"]))
     } else if ty.starts_with("object") && s["properties"].is_object() {
@@ -166,7 +176,7 @@ fn inline(s: &Value) -> String {
 
 fn schema_block(h: &mut String, s: &Value) {
     if let Some(d) = s["description"].as_str() {
-        let _ = write!(h, "<p>{}</p>", esc(d));
+        let _ = write!(h, "<p>{}</p>", text(d));
     }
     match s["properties"].as_object() {
         Some(props) => {
@@ -180,7 +190,7 @@ fn schema_block(h: &mut String, s: &Value) {
                     esc(k),
                     if required.contains(&k.as_str()) { " <b>required</b>" } else { "" },
                     inline(v),
-                    esc(v["description"].as_str().unwrap_or("")),
+                    text(v["description"].as_str().unwrap_or("")),
                 );
             }
             h.push_str("</table>");
@@ -192,6 +202,19 @@ fn schema_block(h: &mut String, s: &Value) {
             let _ = write!(h, "<p>{}</p>", inline(s));
         }
     }
+}
+
+/// Escaped text with its `code` spans shown as code.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for (i, part) in s.split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{}</code>", esc(part));
+        } else {
+            out.push_str(&esc(part));
+        }
+    }
+    out
 }
 
 fn link(name: &str) -> String {
@@ -223,4 +246,5 @@ nav a{color:#3451b2;text-decoration:none}h1 small{font-weight:400;color:#6a7180;
 .m-get{background:#1f7a4d}.m-post{background:#2f5bb7}.m-patch{background:#a05a00}.m-put{background:#7b4bb7}.m-delete{background:#b3261e}.m-head{background:#4b5563}\
 .access{font-size:12px;color:#6a7180;font-weight:400;margin-left:8px}.desc{color:#4b5263}table{border-collapse:collapse;width:100%;font-size:14px;margin:4px 0 8px}\
 th,td{text-align:left;border-top:1px solid #eef0f5;padding:4px 8px;vertical-align:top}th{color:#6a7180;font-weight:500}td.st{font-weight:600;width:48px}\
-code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f2f4f8;padding:1px 4px;border-radius:3px}h4{margin:10px 0 2px;font-size:14px}";
+code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f2f4f8;padding:1px 4px;border-radius:3px}h4{margin:10px 0 2px;font-size:14px}\
+pre{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f2f4f8;padding:8px;border-radius:6px;overflow:auto}";
