@@ -7,6 +7,11 @@ use serde_json::json;
 
 use super::dsl::{arr, dt, en, num, op, r, s, sd, uint, Op};
 
+/// A whole number in `min..=max`.
+fn range(min: u64, max: u64) -> serde_json::Value {
+    json!({"type": "integer", "minimum": min, "maximum": max})
+}
+
 pub const TAGS: &[(&str, &str)] = &[
     ("health", "Liveness, the store's health and Prometheus metrics."),
     ("docs", "This document and its page."),
@@ -74,7 +79,7 @@ pub fn operations() -> Vec<Op> {
         // ---- workspaces ----------------------------------------------------------------------
         op("get", "/api/workspaces", "workspaces", "listWorkspaces", "List workspaces")
             .describe("Admin keys: every workspace; a workspace key: its own.")
-            .q("limit", uint(), LIMIT)
+            .q("limit", range(1, 500), "Page size (default 50).")
             .q("cursor", s(), CURSOR)
             .page("Workspaces.", r("Workspace")),
         op("post", "/api/workspaces", "workspaces", "createWorkspace", "Create a workspace and its first key")
@@ -197,7 +202,7 @@ pub fn operations() -> Vec<Op> {
             .errors(CHAT_ERRORS),
         op("get", "/api/conversations", "chat", "listConversations", "Conversations, newest first")
             .ws()
-            .q("limit", uint(), LIMIT)
+            .q("limit", range(1, 200), "Page size (default 50).")
             .q("cursor", s(), CURSOR)
             .page("Conversations.", r("ConversationSummary")),
         op("get", "/api/conversations/{id}", "chat", "getConversation", "A conversation with its messages")
@@ -238,7 +243,7 @@ pub fn operations() -> Vec<Op> {
         // ---- economics -----------------------------------------------------------------------
         op("get", "/api/economics/summary", "economics", "economicsSummary", "Spend this month, projected to month end")
             .ws()
-            .q("month", s(), "`YYYY-MM` (default this UTC month).")
+            .q("month", json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}), "`YYYY-MM` (default this UTC month).")
             .ok(200, "The month's figures.", r("EconomicsSummary")),
         time_range(op("get", "/api/economics/providers", "economics", "economicsProviders", "Spend per provider and model"))
             .ws()
@@ -253,7 +258,7 @@ pub fn operations() -> Vec<Op> {
         time_range(op("get", "/api/economics/insights", "economics", "economicsInsights", "Re-routing recommendations"))
             .ws()
             .q("maxQualityDrop", num(), "Largest quality-prior drop a recommendation may cost (default 0.05).")
-            .q("limit", uint(), "Most recommendations (default 20).")
+            .q("limit", range(1, 100), "Most recommendations (default 20).")
             .ok(200, "Recommendations.", r("EconomicsInsights")),
         op("get", "/api/economics/budget", "economics", "getBudget", "The budget and where spend stands")
             .ws()
@@ -278,7 +283,7 @@ pub fn operations() -> Vec<Op> {
             .q("actor", s(), "Only this key id's changes.")
             .q("action", s(), "Only this event type.")
             .q("cursor", s(), CURSOR)
-            .q("limit", uint(), LIMIT)
+            .q("limit", range(1, 1000), "Page size (default 100).")
             .page("Entries, newest first.", r("AuditEntry")),
         // ---- OpenAI wire ---------------------------------------------------------------------
         layerr_headers(op("post", "/v1/chat/completions", "openai", "createChatCompletion", "OpenAI Chat Completions"))

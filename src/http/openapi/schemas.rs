@@ -152,7 +152,11 @@ pub fn all() -> Vec<(&'static str, Value)> {
         (
             "WorkspaceCreate",
             strict(&[
-                ("slug", sd("Lowercase letters, digits and dashes.")),
+                (
+                    "slug",
+                    serde_json::json!({"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$",
+                        "description": "2 to 63 lowercase letters, digits and dashes, not starting or ending with a dash."}),
+                ),
                 ("?name", n(s())),
                 ("?description", n(s())),
                 ("?tier", n(tier())),
@@ -208,7 +212,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
             "LimitsPatch",
             strict(&[
                 ("?tier", n(tier())),
-                ("?overrides", n(strict(&[("?requestsPerMinute", n(uint())), ("?burst", n(uint()))]))),
+                ("?overrides", n(strict(&[("?requestsPerMinute", n(between(1, 10_000_000))), ("?burst", n(between(1, 1_000_000)))]))),
             ]),
         ),
         (
@@ -363,7 +367,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 ("id", s()),
                 ("?name", n(s())),
                 ("?description", n(s())),
-                ("weights", strict(&[("quality", num()), ("speed", num()), ("cost", num())])),
+                ("weights", strict(&[("quality", weight()), ("speed", weight()), ("cost", weight())])),
                 ("?constraints", strict(&[
                     ("?maxCostMicros", n(int())),
                     ("?requiredCapabilities", arr(s())),
@@ -378,7 +382,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
             strict(&[
                 ("?name", n(s())),
                 ("?description", n(s())),
-                ("?weights", n(strict(&[("quality", num()), ("speed", num()), ("cost", num())]))),
+                ("?weights", n(strict(&[("quality", weight()), ("speed", weight()), ("cost", weight())]))),
                 ("?constraints", n(strict(&[
                     ("?maxCostMicros", n(int())),
                     ("?requiredCapabilities", arr(s())),
@@ -857,6 +861,16 @@ pub fn all() -> Vec<(&'static str, Value)> {
             ),
         ),
     ]
+}
+
+/// A whole number in `min..=max`.
+fn between(min: u64, max: u64) -> Value {
+    serde_json::json!({"type": "integer", "minimum": min, "maximum": max})
+}
+
+/// A routing weight, 0 to 1 (at least one above 0).
+fn weight() -> Value {
+    serde_json::json!({"type": "number", "minimum": 0, "maximum": 1})
 }
 
 fn doc_num(d: &str) -> Value {
