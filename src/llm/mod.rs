@@ -165,6 +165,19 @@ impl Message {
     pub fn content_text(&self) -> String {
         self.content.as_ref().map(Content::text).unwrap_or_default()
     }
+
+    /// An assistant turn that holds only reasoning (e.g. an answer stopped at `max_tokens` while
+    /// thinking): an upstream that cannot take the reasoning back gets nothing of it, and an
+    /// empty assistant message is refused, so such adapters leave it out.
+    pub fn reasoning_only(&self) -> bool {
+        self.role == Role::Assistant
+            && !self.reasoning.is_empty()
+            && self.tool_calls.is_empty()
+            && self.content.as_ref().is_none_or(|c| match c {
+                Content::Text(t) => t.is_empty(),
+                Content::Parts(ps) => ps.is_empty(),
+            })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -203,6 +203,56 @@ mod tests {
         assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
     }
 
+    /// An answer stopped while thinking: the assistant turn holds reasoning only.
+    fn after_a_thinking_only_turn(reasoning: crate::llm::Reasoning) -> ChatRequest {
+        let mut req = canonical(json!({}));
+        let mut turn = crate::llm::Message::text(crate::llm::Role::Assistant, "");
+        turn.content = None;
+        turn.reasoning = vec![reasoning];
+        req.messages.push(turn);
+        req.messages.push(crate::llm::Message::text(crate::llm::Role::User, "go on"));
+        req
+    }
+
+    #[test]
+    fn a_turn_of_reasoning_alone_is_left_out_where_it_cannot_be_carried() {
+        let unsigned = crate::llm::Reasoning::Thinking { thinking: "hmm".into(), signature: None };
+        let req = after_a_thinking_only_turn(unsigned);
+        let roles = |msgs: &Value, key: &str| -> Vec<String> {
+            msgs.as_array().unwrap().iter().map(|m| m[key].as_str().unwrap().to_string()).collect()
+        };
+        let openai =
+            serde_json::to_value(ChatCompletionRequest::from_canonical(&req, "gpt", false, &Default::default()))
+                .unwrap();
+        assert_eq!(roles(&openai["messages"], "role"), ["user", "user"], "{openai}");
+        let ollama = serde_json::to_value(super::super::ollama::build_request(&req, "llama", false).unwrap()).unwrap();
+        assert_eq!(roles(&ollama["messages"], "role"), ["user", "user"], "{ollama}");
+        let gemini = serde_json::to_value(super::super::gemini::build_request(&req).unwrap()).unwrap();
+        assert!(gemini["contents"].as_array().unwrap().iter().all(|c| c["role"] == "user"), "{gemini}");
+        assert!(gemini["contents"].as_array().unwrap().iter().all(|c| !c["parts"].as_array().unwrap().is_empty()));
+        // Anthropic takes only signed thinking back: an unsigned block leaves the turn empty.
+        let anthropic =
+            serde_json::to_value(super::super::anthropic::build_request(&req, "claude", false).unwrap()).unwrap();
+        assert!(anthropic["messages"].as_array().unwrap().iter().all(|m| m["role"] == "user"), "{anthropic}");
+        assert!(anthropic["messages"].as_array().unwrap().iter().all(|m| m["content"] != json!([])), "{anthropic}");
+        for kind in [
+            ProviderKind::OpenAi,
+            ProviderKind::OpenAiCompatible,
+            ProviderKind::Gemini,
+            ProviderKind::Ollama,
+            ProviderKind::Anthropic,
+        ] {
+            assert!(dropped(kind, &req).contains(&"thinking blocks".to_string()), "{kind:?}");
+        }
+        // A signed block is Anthropic's to take back, the turn with it.
+        let signed = crate::llm::Reasoning::Thinking { thinking: "hmm".into(), signature: Some("sig".into()) };
+        let req = after_a_thinking_only_turn(signed);
+        let anthropic =
+            serde_json::to_value(super::super::anthropic::build_request(&req, "claude", false).unwrap()).unwrap();
+        assert_eq!(anthropic["messages"][1]["content"][0]["signature"], "sig", "{anthropic}");
+        assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
+    }
+
     #[test]
     fn false_and_null_extras_ask_for_nothing() {
         let req = canonical(json!({"logprobs": false, "store": false, "prompt_cache_key": null}));

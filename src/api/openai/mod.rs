@@ -335,7 +335,8 @@ impl ChatCompletionRequest {
         }
         ChatCompletionRequest {
             model: model.to_string(),
-            messages: req.messages.iter().map(wire_message).collect(),
+            // A turn of reasoning alone has nothing OpenAI takes back (`llm::Message::reasoning_only`).
+            messages: req.messages.iter().filter(|m| !m.reasoning_only()).map(wire_message).collect(),
             stream: stream.then_some(true),
             // Always ask for usage: streamed answers are charged exactly like the others.
             stream_options: stream.then_some(StreamOptions { include_usage: Some(true) }),

@@ -171,6 +171,10 @@ fn convert_messages(messages: &[Message]) -> Result<Vec<WireMessage>, ProviderEr
         messages.iter().flat_map(|m| &m.tool_calls).map(|c| (c.id.as_str(), c.name.as_str())).collect();
     let mut out = Vec::with_capacity(messages.len());
     for m in messages {
+        // Ollama takes no reasoning back: a turn of reasoning alone would be an empty message.
+        if m.reasoning_only() {
+            continue;
+        }
         let role = match m.role {
             Role::System | Role::Developer => "system",
             Role::User => "user",
