@@ -194,3 +194,55 @@ async fn chat_stream_and_embeddings_share_the_deadline_alike() {
         gw.stop().await;
     }
 }
+
+/// The request is at fault, not a provider: an embedding model named on a chat route is a 404
+/// MODEL_NOT_FOUND (as OpenAI answers it) on every inbound API, and an absurd embedding
+/// `dimensions` a 400 naming the field, with no upstream called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_named_model_cannot_serve_is_the_clients_error() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    let up = layerr_mock::spawn().await;
+    provider(&gw, "pa", &format!("{}/v1", up.base_url()), &[CHAT_MODEL, EMBED_MODEL]).await;
+    let calls = [
+        ("/v1/chat/completions", json!({"model": EMBED_MODEL, "messages": [{"role": "user", "content": "hi"}]})),
+        ("/v1/completions", json!({"model": EMBED_MODEL, "prompt": "hi"})),
+        ("/v1/responses", json!({"model": EMBED_MODEL, "input": "hi"})),
+        ("/api/chat", json!({"model": EMBED_MODEL, "messages": [{"role": "user", "content": "hi"}]})),
+    ];
+    for (path, body) in calls {
+        let resp =
+            gw.client.post(format!("{}{path}", gw.base)).bearer_auth(ADMIN_KEY).json(&body).send().await.unwrap();
+        let s = resp.status().as_u16();
+        let v: Value = resp.json().await.unwrap();
+        let e = assert_error(s, &v, 404, "MODEL_NOT_FOUND");
+        assert!(e["message"].as_str().unwrap().contains(EMBED_MODEL), "{path}: {v}");
+    }
+    // Messages answers in Anthropic's error shape.
+    let resp = gw
+        .client
+        .post(format!("{}/v1/messages", gw.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"model": EMBED_MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "not_found_error", "{v}");
+    for dims in [0, 1_000_259] {
+        let resp = gw
+            .client
+            .post(format!("{}/v1/embeddings", gw.base))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"model": EMBED_MODEL, "input": "hello", "dimensions": dims}))
+            .send()
+            .await
+            .unwrap();
+        let s = resp.status().as_u16();
+        let v: Value = resp.json().await.unwrap();
+        let e = assert_error(s, &v, 400, "VALIDATION_ERROR");
+        assert_eq!(e["details"]["field"], "dimensions", "{v}");
+    }
+    assert_eq!(up.requests().len(), 0, "no upstream is asked");
+}

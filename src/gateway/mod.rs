@@ -274,6 +274,18 @@ fn requested_model(req: &ChatRequest) -> Option<&str> {
 /// Why a route with an empty chain cannot be served.
 fn refusal(route: &Route, req: &ChatRequest, workspace: &str) -> ChatError {
     if !route.candidates.is_empty() {
+        // The model the client named cannot serve this kind of request at all (an embedding model
+        // on a chat route): the request is at fault, as OpenAI says with a 404, not a provider.
+        let unusable = |c: &layerr_domain::trace::Candidate| {
+            matches!(c.excluded, Some(layerr_domain::trace::Exclusion::ModelUnusable { .. }))
+        };
+        if let Some(m) = requested_model(req).filter(|_| route.candidates.iter().all(unusable)) {
+            let why = route.candidates.iter().find_map(|c| c.excluded.as_ref()).map(ToString::to_string);
+            return ChatError::ModelNotFound(format!(
+                "The model '{m}' cannot answer this request: {}",
+                why.unwrap_or_default()
+            ));
+        }
         let candidates = route
             .candidates
             .iter()

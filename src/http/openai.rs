@@ -220,6 +220,10 @@ async fn embeddings(
     resp
 }
 
+/// The most dimensions an embedding may be asked for (the widest models give 4,096; a larger
+/// figure is a mistake that would only make the upstream's answer huge).
+const MAX_DIMENSIONS: u32 = 16_384;
+
 async fn embed(
     app: AppState,
     p: Principal,
@@ -236,6 +240,12 @@ async fn embed(
         Some("base64") => true,
         Some(_) => return Err(ApiError::field("encoding_format", "encoding_format must be 'float' or 'base64'")),
     };
+    if let Some(d) = body.dimensions.filter(|d| !(1..=MAX_DIMENSIONS).contains(d)) {
+        return Err(ApiError::field(
+            "dimensions",
+            format!("dimensions must be between 1 and {MAX_DIMENSIONS}, not {d}"),
+        ));
+    }
     let req = EmbeddingRequest {
         model: body.model.clone(),
         inputs: texts,

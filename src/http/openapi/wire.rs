@@ -168,7 +168,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 ("model", s()),
                 ("input", one_of(vec![s(), arr(s()), arr(int()), arr(arr(int()))])),
                 ("?encoding_format", n(en(&["float", "base64"]))),
-                ("?dimensions", n(uint())),
+                ("?dimensions", n(serde_json::json!({"type": "integer", "minimum": 1, "maximum": 16_384}))),
                 ("?user", n(s())),
                 ("?layerr", n(r("LayerrOptions"))),
             ]),
