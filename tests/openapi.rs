@@ -250,3 +250,150 @@ async fn document_matches_the_router(kind: Kind) {
 }
 
 on_both_stores!(document_matches_the_router);
+
+/// The schema `s` with its `$ref` followed.
+fn resolve<'a>(doc: &'a Value, s: &'a Value) -> &'a Value {
+    match s.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let mut cur = doc;
+            for part in r.trim_start_matches("#/").split('/') {
+                cur = &cur[part];
+            }
+            resolve(doc, cur)
+        }
+        None => s,
+    }
+}
+
+/// The keys of `v` (at any depth) that `schema` does not declare, as JSON paths. An object schema
+/// with `properties` declares those keys (unless it allows any with `additionalProperties`); a
+/// `oneOf`/`anyOf` declares what its best-fitting variant does; `allOf` what all of them do.
+fn undeclared(doc: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+    let s = resolve(doc, schema);
+    for key in ["oneOf", "anyOf"] {
+        if let Some(variants) = s[key].as_array() {
+            let best = variants
+                .iter()
+                .map(|variant| {
+                    let mut missing = Vec::new();
+                    undeclared(doc, variant, v, at, &mut missing);
+                    missing
+                })
+                .min_by_key(Vec::len)
+                .unwrap_or_default();
+            out.extend(best);
+            return;
+        }
+    }
+    if let Some(parts) = s["allOf"].as_array() {
+        let mut merged = serde_json::Map::new();
+        for p in parts {
+            if let Some(props) = resolve(doc, p)["properties"].as_object() {
+                merged.extend(props.clone());
+            }
+        }
+        let whole = serde_json::json!({"type": "object", "properties": merged});
+        return undeclared(doc, &whole, v, at, out);
+    }
+    match v {
+        Value::Object(m) => {
+            let Some(props) = s["properties"].as_object() else { return };
+            let open = s.get("additionalProperties").is_some_and(|a| a != &Value::Bool(false));
+            for (k, x) in m {
+                match props.get(k) {
+                    Some(p) => undeclared(doc, p, x, &format!("{at}.{k}"), out),
+                    None if open => {}
+                    None => out.push(format!("{at}.{k}")),
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = s.get("items") {
+                for (i, x) in items.iter().enumerate() {
+                    undeclared(doc, item, x, &format!("{at}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What schemathesis cannot see (answer schemas allow more properties than they list): every
+/// field that real answers carry is in the document. A field added to an answer without its
+/// description fails here (the trace's per-attempt `droppedParams`, a chat message's
+/// `reasoning_content`, ...).
+async fn answers_carry_only_documented_fields(kind: Kind) {
+    let gw = Gateway::start(kind).await;
+    let mock = common::upstream::mock_provider(&gw).await;
+    let doc: Value = gw.client.get(format!("{}/api/openapi.json", gw.base)).send().await.unwrap().json().await.unwrap();
+    let chat = serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+    let calls: Vec<(&str, &str, String, Option<Value>)> = vec![
+        ("post", "/v1/chat/completions", "/v1/chat/completions".into(), Some(chat.clone())),
+        (
+            "post",
+            "/v1/completions",
+            "/v1/completions".into(),
+            Some(serde_json::json!({"model": "gpt-4o-mini", "prompt": "hi"})),
+        ),
+        (
+            "post",
+            "/v1/responses",
+            "/v1/responses".into(),
+            Some(serde_json::json!({"model": "gpt-4o-mini", "input": "hi"})),
+        ),
+        (
+            "post",
+            "/v1/messages",
+            "/v1/messages".into(),
+            Some(
+                serde_json::json!({"model": "gpt-4o-mini", "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]}),
+            ),
+        ),
+        (
+            "post",
+            "/api/chat",
+            "/api/chat".into(),
+            Some(serde_json::json!({"messages": [{"role": "user", "content": "hi"}]})),
+        ),
+        ("get", "/v1/models", "/v1/models".into(), None),
+        ("get", "/api/workspaces", "/api/workspaces".into(), None),
+        ("get", "/api/providers", "/api/providers".into(), None),
+        ("get", "/api/economics/summary", "/api/economics/summary".into(), None),
+        ("get", "/api/health/detailed", "/api/health/detailed".into(), None),
+    ];
+    let mut missing = Vec::new();
+    let mut trace_id = None;
+    for (method, doc_path, path, body) in calls {
+        let mut req = if method == "post" {
+            gw.client.post(format!("{}{path}", gw.base))
+        } else {
+            gw.client.get(format!("{}{path}", gw.base))
+        };
+        req = req.bearer_auth(common::ADMIN_KEY);
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        trace_id =
+            trace_id.or_else(|| resp.headers().get("x-layerr-trace-id").map(|h| h.to_str().unwrap().to_string()));
+        let v: Value = resp.json().await.unwrap();
+        assert!((200..300).contains(&status), "{method} {path}: {status} {v}");
+        let schema =
+            &doc["paths"][doc_path][method]["responses"][status.to_string()]["content"]["application/json"]["schema"];
+        assert!(schema.is_object(), "{method} {doc_path}: no schema for {status}");
+        undeclared(&doc, schema, &v, &format!("{method} {doc_path}"), &mut missing);
+    }
+    let id = trace_id.expect("a chat answer names its trace");
+    let trace = common::wait::trace(&gw, &id).await;
+    let schema = &doc["paths"]["/api/traces/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    undeclared(&doc, schema, &serde_json::json!({"data": trace, "meta": {}}), "get /api/traces/{id}", &mut missing);
+    assert!(
+        trace["execution"]["attemptLog"][0].get("droppedParams").is_some(),
+        "the check covers the attempt's droppedParams: {trace}"
+    );
+    assert!(missing.is_empty(), "answer fields the document does not describe: {missing:#?}");
+    drop(mock);
+}
+
+on_both_stores!(answers_carry_only_documented_fields);

@@ -780,7 +780,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
                         ("attemptLog", arr(obj(&[
                             ("attempt", uint()), ("provider", s()), ("model", s()), ("succeeded", boolean()),
                             ("errorKind", n(s())), ("status", n(uint())), ("latencyMs", uint()),
-                            ("ttftMs", n(uint())), ("message", n(s())), ("at", dt()),
+                            ("ttftMs", n(uint())), ("message", n(s())), ("droppedParams", arr(s())), ("at", dt()),
                         ]))),
                         ("error", n(obj(&[("code", s()), ("message", n(s()))]))),
                     ]),
