@@ -118,3 +118,25 @@ async fn the_inbound_formats_own_drops_join_the_attempts_list() {
     assert_eq!(log[0]["droppedParams"], json!([]));
     gw.stop().await;
 }
+
+/// A Messages request's `thinking` becomes a `reasoning_effort` for an OpenAI model that reasons
+/// (the catalog's `reasoning`) only: a model that does not refuses the parameter, so it is not
+/// sent and `thinking` is reported on that attempt, header and trace alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_thinking_reaches_openai_reasoning_models_only() {
+    let gw = Gateway::start(Kind::Sqlite).await;
+    let mock = layerr_mock::spawn().await;
+    provider(&gw, "oa", &format!("{}/v1", mock.base_url()), &["gpt-4o-mini", "o4-mini"]).await;
+    for (model, effort, want) in [("o4-mini", Some("medium"), ""), ("gpt-4o-mini", None, "thinking")] {
+        let body = json!({"model": model, "max_tokens": 4096, "thinking": {"type": "enabled", "budget_tokens": 2048},
+                          "messages": [{"role": "user", "content": "say something short"}]});
+        let (s, h, v) = gw.call("POST", "/v1/messages", Some(ADMIN_KEY), Some(body)).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(header(&h, "x-layerr-dropped-params"), want, "{model}");
+        let sent = mock.requests().into_iter().rev().find(|r| r.body["model"] == model).unwrap();
+        assert_eq!(sent.body.get("reasoning_effort").and_then(Value::as_str), effort, "{model}");
+        let log = attempt_log(&gw, &trace_id(&h)).await;
+        assert_eq!(dropped(&log[0]).join(", "), want, "{model}");
+    }
+    gw.stop().await;
+}

@@ -313,8 +313,9 @@ fn messages(input: &[InMessage], out: &mut Vec<llm::Message>) -> Result<(), Fiel
 }
 
 /// Anthropic's `thinking`: `{"type": "enabled", "budget_tokens": n}` or `{"type": "disabled"}`.
-/// A type this gateway does not know is reported, not refused (Anthropic adds new ones).
-fn thinking(v: &Value, dropped: &mut Vec<String>) -> Result<Option<llm::ThinkingConfig>, FieldError> {
+/// A type this gateway does not know is kept as sent, not refused (Anthropic adds new ones): an
+/// Anthropic upstream gets it unchanged, the others report it (`passthrough::dropped`).
+fn thinking(v: &Value) -> Result<Option<llm::ThinkingConfig>, FieldError> {
     match v.get("type").and_then(Value::as_str) {
         Some("enabled") => {
             let budget = v.get("budget_tokens").and_then(Value::as_u64).and_then(|b| u32::try_from(b).ok());
@@ -329,17 +330,8 @@ fn thinking(v: &Value, dropped: &mut Vec<String>) -> Result<Option<llm::Thinking
             }
         }
         Some("disabled") => Ok(Some(llm::ThinkingConfig::Disabled)),
-        Some(_) => {
-            note(dropped, "thinking");
-            Ok(None)
-        }
+        Some(_) => Ok(Some(llm::ThinkingConfig::Other(v.clone()))),
         None => Err(bad("thinking.type", "thinking.type: Field required")),
-    }
-}
-
-fn note(dropped: &mut Vec<String>, what: &str) {
-    if !dropped.iter().any(|d| d == what) {
-        dropped.push(what.to_string());
     }
 }
 
@@ -395,7 +387,6 @@ impl MessagesRequest {
         if let Some(t) = self.temperature.filter(|t| !(0.0..=1.0).contains(t)) {
             return Err(bad("temperature", format!("temperature: {t} is not between 0 and 1")));
         }
-        let mut dropped = Vec::new();
         let mut msgs = Vec::new();
         if let Some(s) = &self.system {
             msgs.push(system_message(s));
@@ -409,7 +400,7 @@ impl MessagesRequest {
             None => (None, None),
         };
         let thinking = match &self.thinking {
-            Some(t) => thinking(t, &mut dropped)?,
+            Some(t) => thinking(t)?,
             None => None,
         };
         // `service_tier` and unknown fields ride as extras: forwarded to OpenAI-format
@@ -437,7 +428,9 @@ impl MessagesRequest {
             extra,
             ..llm::ChatRequest::default()
         };
-        Ok(Converted { request, dropped })
+        // Everything a Messages request holds reaches the canonical request; what an upstream
+        // does not take is reported per attempt.
+        Ok(Converted { request, dropped: Vec::new() })
     }
 }
 
@@ -689,8 +682,10 @@ mod tests {
         };
         assert_eq!(bad(json!({"type": "enabled", "budget_tokens": 10})).err().unwrap().0, "thinking.budget_tokens");
         assert_eq!(bad(json!({"budget_tokens": 2048})).err().unwrap().0, "thinking.type");
-        let newer = bad(json!({"type": "adaptive"})).ok().unwrap();
-        assert_eq!((newer.request.thinking, newer.dropped), (None, vec!["thinking".to_string()]));
+        // A type the gateway does not know is kept as sent (reported per upstream, not here).
+        let newer = bad(json!({"type": "adaptive", "x": 1})).ok().unwrap();
+        assert_eq!(newer.request.thinking, Some(llm::ThinkingConfig::Other(json!({"type": "adaptive", "x": 1}))));
+        assert!(newer.dropped.is_empty(), "{:?}", newer.dropped);
         let user_thinking = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": [
             {"type": "thinking", "thinking": "x", "signature": "y"}]}]});
         let err = serde_json::from_value::<MessagesRequest>(user_thinking).unwrap().to_canonical().err().unwrap();

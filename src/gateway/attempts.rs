@@ -102,6 +102,7 @@ impl Run {
                 else {
                     break;
                 };
+                let up = up.with_reasoning(facts::reasons(&t.provider, &t.model));
                 let t0 = Instant::now();
                 let result = match tokio::time::timeout(wait, call(&up, t, PhantomData)).await {
                     Ok(r) => r,

@@ -19,6 +19,12 @@ fn info<'a>(p: &'a ProviderView, model: &str) -> Option<&'a ModelInfo> {
     p.resolved.model(model)
 }
 
+/// The model reasons (the catalog's `reasoning`, the provider's overrides applied); a model the
+/// catalog does not know is taken not to.
+pub fn reasons(p: &ProviderView, model: &str) -> bool {
+    info(p, model).is_some_and(|m| m.reasoning)
+}
+
 pub fn facts(p: &ProviderView, model: &str, intent: &str) -> ModelFacts {
     facts_of(info(p, model), intent)
 }

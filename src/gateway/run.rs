@@ -14,7 +14,7 @@ use super::record::Recorder;
 use super::{facts, AttemptNote, Explain};
 use crate::app::AppState;
 use crate::llm::{ChatRequest, Usage};
-use crate::providers::{passthrough, ErrorKind, ProviderError, ProviderKind};
+use crate::providers::{passthrough, ErrorKind, ProviderError};
 use crate::routing::Target;
 
 /// Everything the attempt loop needs, owned so a stream can carry it past the handler.
@@ -25,8 +25,8 @@ pub(crate) struct Run {
     /// What the inbound format could not carry into the canonical request (reported with every
     /// attempt's own drops).
     pub inbound_dropped: Vec<String>,
-    /// Per provider kind tried so far: what its upstreams do not receive of `req`.
-    dropped: Vec<(ProviderKind, Vec<String>)>,
+    /// Per provider and model tried so far: what it does not receive of `req`.
+    dropped: Vec<((String, String), Vec<String>)>,
     pub chain: Vec<Target>,
     pub recorder: Recorder,
     pub explain: Explain,
@@ -111,15 +111,17 @@ impl Run {
     }
 
     /// The parameters of the request an attempt on `t` does not deliver: the inbound format's
-    /// drops, then what the adapter of `t`'s provider kind cannot translate (worked out once per
-    /// kind, and only for the kinds the run tries).
+    /// drops, then what the adapter of `t`'s provider kind cannot translate for `t`'s model
+    /// (whether it reasons decides what becomes of `thinking`), worked out once per target.
     pub fn dropped_for(&mut self, t: &Target) -> Vec<String> {
         let mut out = self.inbound_dropped.clone();
         let Some(kind) = t.provider.resolved.kind() else { return out };
-        let at = match self.dropped.iter().position(|(k, _)| *k == kind) {
+        let key = (t.provider.id.clone(), t.model.clone());
+        let at = match self.dropped.iter().position(|(k, _)| *k == key) {
             Some(at) => at,
             None => {
-                self.dropped.push((kind, passthrough::dropped(kind, &self.req)));
+                let model = passthrough::Model { name: &t.model, reasoning: facts::reasons(&t.provider, &t.model) };
+                self.dropped.push((key, passthrough::dropped(kind, model, &self.req)));
                 self.dropped.len() - 1
             }
         };

@@ -123,10 +123,15 @@ pub enum ReasoningDelta {
 }
 
 /// Anthropic's extended thinking, as a Messages request asks for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ThinkingConfig {
-    Enabled { budget_tokens: u32 },
+    Enabled {
+        budget_tokens: u32,
+    },
     Disabled,
+    /// A type this gateway does not model (Anthropic adds new ones, e.g. `adaptive`): the
+    /// client's object as sent, forwarded unchanged to Anthropic and reported elsewhere.
+    Other(Value),
 }
 
 /// The Anthropic API headers of an inbound Messages request, forwarded unchanged to Anthropic
@@ -231,8 +236,9 @@ pub struct ChatRequest {
     pub metadata: Option<serde_json::Map<String, Value>>,
     /// Top-k sampling (a provider extra: vLLM, Anthropic, Gemini and Ollama have it).
     pub top_k: Option<u32>,
-    /// Anthropic's `thinking` (a Messages request): sent as it is to Anthropic, as a
-    /// `reasoning_effort` to OpenAI, reported by the others.
+    /// Anthropic's `thinking` (a Messages request): sent as it is to Anthropic; to OpenAI
+    /// reasoning models as a `reasoning_effort` and to Gemini thinking models as a
+    /// `thinkingBudget` (`providers::passthrough::dropped` says where it is reported).
     pub thinking: Option<ThinkingConfig>,
     /// `anthropic-version` / `anthropic-beta` of a Messages request, for Anthropic upstreams.
     pub anthropic_headers: AnthropicHeaders,

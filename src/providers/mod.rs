@@ -120,6 +120,10 @@ pub struct Upstream<'a> {
     pub api_key: Option<&'a str>,
     /// Total time allowed for one attempt.
     pub timeout: Duration,
+    /// The target model reasons (the catalog's `reasoning` for it, as this provider serves it):
+    /// only then does an adapter translate a Messages `thinking` into the provider's reasoning
+    /// control (a non-reasoning OpenAI model refuses `reasoning_effort`). False unless set.
+    pub reasoning: bool,
 }
 
 impl<'a> Upstream<'a> {
@@ -132,7 +136,12 @@ impl<'a> Upstream<'a> {
         api_key: Option<&'a str>,
         timeout: Duration,
     ) -> Self {
-        Upstream { client, kind, base_url, api_key, timeout }
+        Upstream { client, kind, base_url, api_key, timeout, reasoning: false }
+    }
+
+    /// The same upstream, for a model that reasons or not (`reasoning`).
+    pub fn with_reasoning(self, reasoning: bool) -> Self {
+        Upstream { reasoning, ..self }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -10,23 +10,27 @@ use serde_json::Value;
 use super::ProviderKind;
 use crate::llm::{ChatRequest, ThinkingConfig};
 
-/// The parameters of `req` an upstream of `kind` does not receive, in the client's names
-/// (`metadata.<key>` for single metadata keys).
-pub fn dropped(kind: ProviderKind, req: &ChatRequest) -> Vec<String> {
+/// The target model as the adapters need to know it: its name, and whether it reasons (the
+/// catalog's `reasoning`; false for a model the catalog does not know).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Model<'a> {
+    pub name: &'a str,
+    pub reasoning: bool,
+}
+
+/// The parameters of `req` an upstream of `kind` does not receive for `model`, in the client's
+/// names (`metadata.<key>` for single metadata keys).
+pub fn dropped(kind: ProviderKind, model: Model<'_>, req: &ChatRequest) -> Vec<String> {
     let mut out = match kind {
         ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => vec![],
         ProviderKind::Anthropic => super::anthropic::dropped(req),
-        ProviderKind::Gemini => super::gemini::dropped(req),
+        ProviderKind::Gemini => super::gemini::dropped(req, model),
         ProviderKind::Ollama => super::ollama::dropped(req),
     };
+    if kind != ProviderKind::Anthropic && thinking_dropped(kind, model, req) {
+        out.insert(0, "thinking".to_string());
+    }
     if kind != ProviderKind::Anthropic {
-        // Anthropic's `thinking` becomes a `reasoning_effort` for OpenAI (`openai::effort`) and
-        // Gemini's `thinkingBudget`; OpenAI-compatible servers and Ollama have no equivalent the
-        // adapters send.
-        let thinking = matches!(req.thinking, Some(ThinkingConfig::Enabled { .. }));
-        if thinking && matches!(kind, ProviderKind::OpenAiCompatible | ProviderKind::Ollama) {
-            out.insert(0, "thinking".to_string());
-        }
         // Earlier turns' thinking blocks are Anthropic's own: no other upstream takes them back.
         if req.messages.iter().any(|m| !m.reasoning.is_empty()) {
             out.push("thinking blocks".to_string());
@@ -34,6 +38,26 @@ pub fn dropped(kind: ProviderKind, req: &ChatRequest) -> Vec<String> {
     }
     out.dedup();
     out
+}
+
+/// Whether a Messages request's `thinking` is lost on an upstream of `kind` (not Anthropic, which
+/// takes it as sent). A thinking budget becomes OpenAI's `reasoning_effort` for a reasoning model
+/// (`openai::thinking_effort`) and Gemini's `thinkingBudget`; `disabled` is the least effort of
+/// an OpenAI reasoning model and a `thinkingBudget` of 0 where Gemini allows it, and is nothing
+/// to do for a model that does not reason. OpenAI-compatible servers and Ollama have no
+/// equivalent the adapters send; a thinking type the gateway does not know has none anywhere.
+fn thinking_dropped(kind: ProviderKind, model: Model<'_>, req: &ChatRequest) -> bool {
+    let Some(thinking) = &req.thinking else { return false };
+    match (thinking, kind) {
+        (ThinkingConfig::Other(_), _) => true,
+        (ThinkingConfig::Disabled, _) if !model.reasoning => false,
+        (_, ProviderKind::OpenAi) => super::openai::thinking_effort(req, model.name, model.reasoning).is_none(),
+        (ThinkingConfig::Enabled { .. }, ProviderKind::Gemini) => false,
+        (ThinkingConfig::Disabled, ProviderKind::Gemini) => {
+            req.reasoning_effort.is_none() && !super::gemini::can_stop_thinking(model.name)
+        }
+        _ => true,
+    }
 }
 
 /// The extras (`ChatRequest::extra`) the client asked for that are not in `translated`. A null
@@ -86,8 +110,8 @@ mod tests {
         for (k, v) in everything().as_object().unwrap() {
             assert_eq!(&wire[k], v, "{k}");
         }
-        assert!(dropped(ProviderKind::OpenAi, &req).is_empty());
-        assert!(dropped(ProviderKind::OpenAiCompatible, &req).is_empty());
+        assert!(dropped(ProviderKind::OpenAi, Model::default(), &req).is_empty());
+        assert!(dropped(ProviderKind::OpenAiCompatible, Model::default(), &req).is_empty());
     }
 
     #[test]
@@ -95,7 +119,7 @@ mod tests {
         let req = canonical(json!({"top_k": -1}));
         assert_eq!(req.top_k, None);
         assert_eq!(req.extra["top_k"], -1);
-        assert_eq!(dropped(ProviderKind::Gemini, &req), ["top_k"]);
+        assert_eq!(dropped(ProviderKind::Gemini, Model::default(), &req), ["top_k"]);
     }
 
     #[test]
@@ -107,7 +131,7 @@ mod tests {
         assert_eq!(body["top_k"], 5);
         assert!(body.get("thinking").is_none());
         assert_eq!(body["metadata"], json!({"user_id": "u-1"}));
-        let d = dropped(ProviderKind::Anthropic, &req);
+        let d = dropped(ProviderKind::Anthropic, Model::default(), &req);
         for p in [
             "seed",
             "reasoning_effort",
@@ -128,9 +152,12 @@ mod tests {
         assert!(!d.iter().any(|x| x == "top_k" || x == "metadata.user_id" || x == "metadata"), "{d:?}");
 
         let req = canonical(json!({"reasoning_effort": "medium", "max_tokens": 100}));
-        assert!(dropped(ProviderKind::Anthropic, &req).contains(&"reasoning_effort".to_string()), "budget > max");
+        assert!(
+            dropped(ProviderKind::Anthropic, Model::default(), &req).contains(&"reasoning_effort".to_string()),
+            "budget > max"
+        );
         let req = canonical(json!({"reasoning_effort": "medium", "temperature": 0.2}));
-        assert_eq!(dropped(ProviderKind::Anthropic, &req), ["reasoning_effort"]);
+        assert_eq!(dropped(ProviderKind::Anthropic, Model::default(), &req), ["reasoning_effort"]);
         let body = serde_json::to_value(super::super::anthropic::build_request(&req, "c", false).unwrap()).unwrap();
         assert!(body.get("thinking").is_none());
     }
@@ -138,7 +165,7 @@ mod tests {
     #[test]
     fn anthropic_thinking_fits_the_budget_under_max_tokens() {
         let req = canonical(json!({"reasoning_effort": "high"}));
-        assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
+        assert!(dropped(ProviderKind::Anthropic, Model::default(), &req).is_empty());
         let body = serde_json::to_value(super::super::anthropic::build_request(&req, "c", false).unwrap()).unwrap();
         assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": 4096}));
         assert_eq!(body["max_tokens"], 4096 + 4096);
@@ -147,7 +174,8 @@ mod tests {
         assert_eq!(body["thinking"]["budget_tokens"], 1024);
         assert_eq!(body["max_tokens"], 3000);
         // `none` is what Anthropic does anyway.
-        assert!(dropped(ProviderKind::Anthropic, &canonical(json!({"reasoning_effort": "none"}))).is_empty());
+        assert!(dropped(ProviderKind::Anthropic, Model::default(), &canonical(json!({"reasoning_effort": "none"})))
+            .is_empty());
     }
 
     #[test]
@@ -158,7 +186,7 @@ mod tests {
         assert_eq!(config["topK"], 5);
         assert_eq!(config["seed"], 7);
         assert_eq!(config["thinkingConfig"], json!({"thinkingBudget": 24576}));
-        let d = dropped(ProviderKind::Gemini, &req);
+        let d = dropped(ProviderKind::Gemini, Model::default(), &req);
         assert!(d.contains(&"logit_bias".to_string()) && d.contains(&"metadata".to_string()), "{d:?}");
         assert!(!d.iter().any(|x| x == "top_k" || x == "seed" || x == "reasoning_effort"), "{d:?}");
     }
@@ -172,21 +200,25 @@ mod tests {
         assert_eq!(wire["options"]["top_k"], 5);
         assert_eq!(wire["options"]["seed"], 7);
         assert!((wire["options"]["min_p"].as_f64().unwrap() - 0.05).abs() < 1e-6);
-        let d = dropped(ProviderKind::Ollama, &req);
+        let d = dropped(ProviderKind::Ollama, Model::default(), &req);
         assert!(d.contains(&"reasoning_effort".to_string()) && d.contains(&"logprobs".to_string()), "{d:?}");
         assert!(!d.iter().any(|x| x == "top_k" || x == "seed" || x == "min_p"), "{d:?}");
     }
 
     #[test]
-    fn messages_thinking_becomes_an_openai_effort_and_is_reported_elsewhere() {
+    fn messages_thinking_becomes_an_effort_for_reasoning_models_and_is_reported_elsewhere() {
         let mut req = canonical(json!({}));
         req.thinking = Some(ThinkingConfig::Enabled { budget_tokens: 3000 });
-        assert!(dropped(ProviderKind::OpenAi, &req).is_empty());
-        assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
+        let o4 = Model { name: "o4-mini", reasoning: true };
+        let gpt4o = Model { name: "gpt-4o", reasoning: false };
+        assert!(dropped(ProviderKind::OpenAi, o4, &req).is_empty());
+        // A model that does not reason refuses `reasoning_effort`: `thinking` is not sent.
+        assert_eq!(dropped(ProviderKind::OpenAi, gpt4o, &req), ["thinking"]);
+        assert!(dropped(ProviderKind::Anthropic, Model::default(), &req).is_empty());
         for kind in [ProviderKind::OpenAiCompatible, ProviderKind::Ollama] {
-            assert_eq!(dropped(kind, &req).first().map(String::as_str), Some("thinking"), "{kind:?}");
+            assert_eq!(dropped(kind, o4, &req).first().map(String::as_str), Some("thinking"), "{kind:?}");
         }
-        assert!(dropped(ProviderKind::Gemini, &req).is_empty());
+        assert!(dropped(ProviderKind::Gemini, Model::default(), &req).is_empty());
         let body = serde_json::to_value(super::super::gemini::build_request(&req).unwrap()).unwrap();
         assert_eq!(body["generationConfig"]["thinkingConfig"], json!({"thinkingBudget": 3000}));
         let effort = super::super::openai::effort;
@@ -194,13 +226,49 @@ mod tests {
             [effort(1024), effort(2047), effort(2048), effort(3000), effort(4096)],
             ["low", "low", "medium", "medium", "high"]
         );
-        // Disabled is what every upstream does anyway.
-        req.thinking = Some(ThinkingConfig::Disabled);
-        assert!(dropped(ProviderKind::Ollama, &req).is_empty());
         // Earlier thinking blocks reach only Anthropic.
         req.messages[0].reasoning = vec![crate::llm::Reasoning::RedactedThinking { data: "x".into() }];
-        assert_eq!(dropped(ProviderKind::OpenAi, &req), ["thinking blocks"]);
-        assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
+        assert_eq!(dropped(ProviderKind::OpenAi, o4, &req), ["thinking blocks"]);
+        assert!(dropped(ProviderKind::Anthropic, Model::default(), &req).is_empty());
+    }
+
+    #[test]
+    fn disabled_thinking_is_honoured_where_the_model_thinks_by_default_or_reported() {
+        let mut req = canonical(json!({}));
+        req.thinking = Some(ThinkingConfig::Disabled);
+        let flash = Model { name: "gemini-2.5-flash", reasoning: true };
+        let pro = Model { name: "gemini-2.5-pro", reasoning: true };
+        let gemini = |m| serde_json::to_value(super::super::gemini::build_for(&req, m).unwrap()).unwrap();
+        // Gemini 2.5 Flash thinks unless its budget is 0; 2.5 Pro cannot stop: reported.
+        assert_eq!(gemini(flash)["generationConfig"]["thinkingConfig"], json!({"thinkingBudget": 0}));
+        assert!(dropped(ProviderKind::Gemini, flash, &req).is_empty());
+        assert!(gemini(pro).get("generationConfig").is_none_or(|c| c.get("thinkingConfig").is_none()));
+        assert_eq!(dropped(ProviderKind::Gemini, pro, &req), ["thinking"]);
+        // OpenAI reasoning models get their least effort (openai::least_effort).
+        assert!(dropped(ProviderKind::OpenAi, Model { name: "o4-mini", reasoning: true }, &req).is_empty());
+        // Reasoning models behind servers without an equivalent: reported.
+        let deepseek = Model { name: "deepseek-v4-pro", reasoning: true };
+        assert_eq!(dropped(ProviderKind::OpenAiCompatible, deepseek, &req), ["thinking"]);
+        // A model that does not reason does what was asked already.
+        for kind in [ProviderKind::OpenAi, ProviderKind::OpenAiCompatible, ProviderKind::Gemini, ProviderKind::Ollama] {
+            assert!(dropped(kind, Model::default(), &req).is_empty(), "{kind:?}");
+        }
+        assert!(gemini(Model::default()).get("generationConfig").is_none());
+    }
+
+    #[test]
+    fn a_thinking_type_the_gateway_does_not_know_reaches_anthropic_unchanged_only() {
+        let mut req = canonical(json!({}));
+        let adaptive = json!({"type": "adaptive", "effort": "high"});
+        req.thinking = Some(ThinkingConfig::Other(adaptive.clone()));
+        let body =
+            serde_json::to_value(super::super::anthropic::build_request(&req, "claude", false).unwrap()).unwrap();
+        assert_eq!(body["thinking"], adaptive);
+        assert!(dropped(ProviderKind::Anthropic, Model::default(), &req).is_empty());
+        let reasoning = Model { name: "o4-mini", reasoning: true };
+        for kind in [ProviderKind::OpenAi, ProviderKind::OpenAiCompatible, ProviderKind::Gemini, ProviderKind::Ollama] {
+            assert_eq!(dropped(kind, reasoning, &req), ["thinking"], "{kind:?}");
+        }
     }
 
     /// An answer stopped while thinking: the assistant turn holds reasoning only.
@@ -242,7 +310,7 @@ mod tests {
             ProviderKind::Ollama,
             ProviderKind::Anthropic,
         ] {
-            assert!(dropped(kind, &req).contains(&"thinking blocks".to_string()), "{kind:?}");
+            assert!(dropped(kind, Model::default(), &req).contains(&"thinking blocks".to_string()), "{kind:?}");
         }
         // A signed block is Anthropic's to take back, the turn with it.
         let signed = crate::llm::Reasoning::Thinking { thinking: "hmm".into(), signature: Some("sig".into()) };
@@ -250,13 +318,13 @@ mod tests {
         let anthropic =
             serde_json::to_value(super::super::anthropic::build_request(&req, "claude", false).unwrap()).unwrap();
         assert_eq!(anthropic["messages"][1]["content"][0]["signature"], "sig", "{anthropic}");
-        assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
+        assert!(dropped(ProviderKind::Anthropic, Model::default(), &req).is_empty());
     }
 
     #[test]
     fn false_and_null_extras_ask_for_nothing() {
         let req = canonical(json!({"logprobs": false, "store": false, "prompt_cache_key": null}));
-        assert!(dropped(ProviderKind::Anthropic, &req).is_empty());
+        assert!(dropped(ProviderKind::Anthropic, Model::default(), &req).is_empty());
         assert_eq!(header_value(&["a".into(), "b".into()]).as_deref(), Some("a, b"));
         assert_eq!(header_value(&[]), None);
     }

@@ -122,12 +122,15 @@ pub(super) fn build_request(req: &ChatRequest, model: &str, stream: bool) -> Res
             input_schema: t.parameters.clone(),
         })
         .collect();
-    let (thinking, max_tokens) = match req.thinking {
+    let (thinking, max_tokens) = match &req.thinking {
         // A Messages request's own choice, as it came (Anthropic checks it against max_tokens).
         Some(ThinkingConfig::Enabled { budget_tokens }) => {
-            (Some(Thinking::Enabled { budget_tokens }), req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS))
+            (Some(Thinking::Enabled { budget_tokens: *budget_tokens }), req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS))
         }
         Some(ThinkingConfig::Disabled) => (Some(Thinking::Disabled), req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+        Some(ThinkingConfig::Other(v)) => {
+            (Some(Thinking::Other(v.clone())), req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS))
+        }
         None => match thinking(req) {
             Some((budget_tokens, max)) => (Some(Thinking::Enabled { budget_tokens }), max),
             None => (None, req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),

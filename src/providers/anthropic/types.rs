@@ -41,12 +41,17 @@ pub struct MessagesRequest {
 }
 
 /// Extended thinking: `{"type": "enabled", "budget_tokens": n}` (at least 1024, below
-/// `max_tokens`), or `{"type": "disabled"}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// `max_tokens`), `{"type": "disabled"}`, or a type the gateway does not model, as the client
+/// sent it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Thinking {
-    Enabled { budget_tokens: u32 },
+    Enabled {
+        budget_tokens: u32,
+    },
     Disabled,
+    #[serde(untagged)]
+    Other(serde_json::Value),
 }
 
 #[derive(Debug, Serialize)]

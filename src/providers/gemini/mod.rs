@@ -31,6 +31,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::passthrough::Model;
 use super::{decode, now_secs, send, ErrorKind, EventStream, ProviderError, Upstream};
 use crate::llm::{
     ChatRequest, ChatResponse, Choice, Content, EmbeddingRequest, EmbeddingResponse, FinishReason, Message, Part,
@@ -73,7 +74,7 @@ async fn send_gemini(rb: reqwest::RequestBuilder) -> Result<reqwest::Response, P
 }
 
 pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<ChatResponse, ProviderError> {
-    let body = build_request(req)?;
+    let body = build_for(req, Model { name: model, reasoning: up.reasoning })?;
     let url = up.url(&format!("/v1beta/{}:generateContent", model_path(model)));
     let resp = send_gemini(with_key(up, up.client.post(url)).json(&body)).await?;
     let bytes = super::read_body(resp).await?;
@@ -81,7 +82,7 @@ pub async fn chat(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<C
 }
 
 pub async fn stream(up: &Upstream<'_>, req: &ChatRequest, model: &str) -> Result<EventStream, ProviderError> {
-    let body = build_request(req)?;
+    let body = build_for(req, Model { name: model, reasoning: up.reasoning })?;
     let url = up.url(&format!("/v1beta/{}:streamGenerateContent?alt=sse", model_path(model)));
     let resp = super::expect_sse(send_gemini(with_key(up, up.client.post(url)).json(&body)).await?).await?;
     Ok(stream::decode(resp.bytes_stream()))
@@ -150,7 +151,14 @@ pub(super) fn tool_call_id(index: usize, name: &str) -> String {
     format!("call_{index}_{name}")
 }
 
+/// The wire request for a model the catalog does not know (taken not to reason).
+#[cfg(test)]
 pub(super) fn build_request(req: &ChatRequest) -> Result<GenerateContentRequest, ProviderError> {
+    build_for(req, Model::default())
+}
+
+/// The wire request for `model`.
+pub(super) fn build_for(req: &ChatRequest, model: Model<'_>) -> Result<GenerateContentRequest, ProviderError> {
     let (system_instruction, contents) = convert_messages(&req.messages)?;
     let declarations: Vec<FunctionDeclaration> = req
         .tools
@@ -193,7 +201,7 @@ pub(super) fn build_request(req: &ChatRequest) -> Result<GenerateContentRequest,
         presence_penalty: req.presence_penalty,
         frequency_penalty: req.frequency_penalty,
         top_k: req.top_k,
-        thinking_config: thinking_budget(req).map(|thinking_budget| types::ThinkingConfig { thinking_budget }),
+        thinking_config: thinking_budget(req, model).map(|thinking_budget| types::ThinkingConfig { thinking_budget }),
     };
     Ok(GenerateContentRequest {
         contents,
@@ -206,10 +214,13 @@ pub(super) fn build_request(req: &ChatRequest) -> Result<GenerateContentRequest,
 
 /// The thinking budget `reasoning_effort` asks for, else a Messages request's `thinking` budget
 /// (Gemini's `thinkingBudget` counts tokens as Anthropic's does).
-fn thinking_budget(req: &ChatRequest) -> Option<u32> {
+fn thinking_budget(req: &ChatRequest, model: Model<'_>) -> Option<u32> {
     let Some(effort) = req.reasoning_effort.as_deref() else {
         return match req.thinking {
             Some(crate::llm::ThinkingConfig::Enabled { budget_tokens }) => Some(budget_tokens),
+            // Gemini 2.5 models think by default: a budget of 0 turns it off where the model
+            // allows it (`can_stop_thinking`).
+            Some(crate::llm::ThinkingConfig::Disabled) if model.reasoning && can_stop_thinking(model.name) => Some(0),
             _ => None,
         };
     };
@@ -221,10 +232,17 @@ fn thinking_budget(req: &ChatRequest) -> Option<u32> {
     }
 }
 
-/// The request's parameters this adapter does not send to Gemini.
-pub(super) fn dropped(req: &ChatRequest) -> Vec<String> {
+/// Whether a thinking model can have its thinking turned off (`thinkingBudget` 0): per Gemini's
+/// thinking guide, the Flash and Flash-Lite models can, the Pro models cannot.
+pub(super) fn can_stop_thinking(model: &str) -> bool {
+    !model.contains("-pro")
+}
+
+/// The request's parameters this adapter does not send to Gemini for `model` (`thinking` is
+/// `passthrough::dropped`'s).
+pub(super) fn dropped(req: &ChatRequest, model: Model<'_>) -> Vec<String> {
     let mut out: Vec<String> = [
-        ("reasoning_effort", req.reasoning_effort.is_some() && thinking_budget(req).is_none()),
+        ("reasoning_effort", req.reasoning_effort.is_some() && thinking_budget(req, model).is_none()),
         ("user", req.user.is_some()),
         ("metadata", req.metadata.as_ref().is_some_and(|m| !m.is_empty())),
         ("parallel_tool_calls", req.parallel_tool_calls == Some(false)),

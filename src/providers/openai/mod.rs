@@ -35,20 +35,47 @@ fn request(up: &Upstream<'_>, model: &str, path: &str) -> reqwest::RequestBuilde
     rb
 }
 
-/// Every parameter the client sent reaches the upstream: the modelled ones, and the documented
-/// and extra ones the canonical request carries in `extra` (OpenAI-compatible servers honour
-/// their own extras, such as vLLM's `top_k` and `repetition_penalty`). Nothing is dropped.
-/// The wire request. A Messages request's `thinking` asks OpenAI for the matching
-/// `reasoning_effort` (when the client named none); OpenAI-compatible servers have no common
-/// equivalent, so it is reported there (`passthrough::dropped`).
+/// The wire request. Every OpenAI parameter the client sent reaches the upstream as sent (its
+/// own `reasoning_effort` included): the modelled ones, and the documented and extra ones the
+/// canonical request carries in `extra` (OpenAI-compatible servers honour their own extras,
+/// such as vLLM's `top_k` and `repetition_penalty`). What is not an OpenAI parameter is
+/// translated or reported (`passthrough::dropped`): a Messages request's `thinking` becomes the
+/// matching `reasoning_effort` for an OpenAI reasoning model only ([`thinking_effort`]; other
+/// models refuse the parameter), and is reported for the rest and for OpenAI-compatible
+/// servers (no common equivalent); earlier turns' thinking blocks are reported too.
 fn wire(up: &Upstream<'_>, req: &ChatRequest, model: &str, stream: bool) -> ChatCompletionRequest {
     let mut body = ChatCompletionRequest::from_canonical(req, model, stream, &Default::default());
-    if let (super::ProviderKind::OpenAi, None, Some(ThinkingConfig::Enabled { budget_tokens })) =
-        (up.kind, &body.reasoning_effort, req.thinking)
-    {
-        body.reasoning_effort = Some(effort(budget_tokens).to_string());
+    if up.kind == super::ProviderKind::OpenAi && body.reasoning_effort.is_none() {
+        body.reasoning_effort = thinking_effort(req, model, up.reasoning).map(str::to_string);
     }
     body
+}
+
+/// The `reasoning_effort` a Messages request's `thinking` asks of an OpenAI model, if it
+/// reasons: a budget's matching effort ([`effort`]), and for `disabled` the least effort the
+/// model takes ([`least_effort`]). None for a model that does not reason, or a thinking type
+/// the gateway does not know.
+pub(crate) fn thinking_effort(req: &ChatRequest, model: &str, reasoning: bool) -> Option<&'static str> {
+    match req.thinking.as_ref()? {
+        _ if !reasoning => None,
+        ThinkingConfig::Enabled { budget_tokens } => Some(effort(*budget_tokens)),
+        ThinkingConfig::Disabled => Some(least_effort(model)),
+        ThinkingConfig::Other(_) => None,
+    }
+}
+
+/// The lowest `reasoning_effort` an OpenAI reasoning model accepts, per OpenAI's reasoning guide:
+/// `none` (no reasoning) for GPT-5.1 and later, `minimal` for GPT-5, `low` for the Codex
+/// models and the o-series (which cannot turn reasoning off).
+pub(crate) fn least_effort(model: &str) -> &'static str {
+    let Some(rest) = model.strip_prefix("gpt-5") else { return "low" };
+    if model.contains("codex") {
+        "low"
+    } else if rest.strip_prefix('.').is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit() && c != '0')) {
+        "none"
+    } else {
+        "minimal"
+    }
 }
 
 /// The `reasoning_effort` for a thinking budget: the inverse of the Anthropic adapter's
@@ -293,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn a_thinking_budget_asks_openai_for_an_effort_only() {
+    fn a_thinking_budget_asks_an_openai_reasoning_model_for_an_effort_only() {
         let client = reqwest::Client::new();
         let req = ChatRequest {
             messages: vec![crate::llm::Message::text(crate::llm::Role::User, "hi")],
@@ -302,15 +329,30 @@ mod tests {
             ..ChatRequest::default()
         };
         let up = |kind| Upstream::new(&client, kind, "http://x", None, std::time::Duration::from_secs(1));
-        let openai = wire(&up(super::super::ProviderKind::OpenAi), &req, "o3", false);
+        let reasoning = |kind| up(kind).with_reasoning(true);
+        let openai = wire(&reasoning(super::super::ProviderKind::OpenAi), &req, "o3", false);
         assert_eq!(openai.reasoning_effort.as_deref(), Some("medium"));
-        let compatible = wire(&up(super::super::ProviderKind::OpenAiCompatible), &req, "m", false);
+        let compatible = wire(&reasoning(super::super::ProviderKind::OpenAiCompatible), &req, "m", false);
         assert_eq!(compatible.reasoning_effort, None);
-        // The client's own effort wins.
-        let asked = ChatRequest { reasoning_effort: Some("high".into()), ..req };
-        assert_eq!(
-            wire(&up(super::super::ProviderKind::OpenAi), &asked, "o3", false).reasoning_effort.as_deref(),
-            Some("high")
-        );
+        // A model that does not reason (gpt-4o, gpt-4.1) refuses the parameter: not sent.
+        assert_eq!(wire(&up(super::super::ProviderKind::OpenAi), &req, "gpt-4o", false).reasoning_effort, None);
+        // The client's own effort wins, and is forwarded as asked, whatever the model.
+        let asked = ChatRequest { reasoning_effort: Some("high".into()), ..req.clone() };
+        for up in [reasoning(super::super::ProviderKind::OpenAi), up(super::super::ProviderKind::OpenAi)] {
+            assert_eq!(wire(&up, &asked, "o3", false).reasoning_effort.as_deref(), Some("high"));
+        }
+        // Disabled: the least effort the reasoning model takes; nothing for the others.
+        let off = ChatRequest { thinking: Some(ThinkingConfig::Disabled), ..req.clone() };
+        let effort_of = |up: &Upstream<'_>, model| wire(up, &off, model, false).reasoning_effort;
+        let openai = reasoning(super::super::ProviderKind::OpenAi);
+        assert_eq!(effort_of(&openai, "gpt-5").as_deref(), Some("minimal"));
+        assert_eq!(effort_of(&openai, "gpt-5-mini").as_deref(), Some("minimal"));
+        assert_eq!(effort_of(&openai, "gpt-5.1").as_deref(), Some("none"));
+        assert_eq!(effort_of(&openai, "gpt-5.1-codex").as_deref(), Some("low"));
+        assert_eq!(effort_of(&openai, "o4-mini").as_deref(), Some("low"));
+        assert_eq!(effort_of(&up(super::super::ProviderKind::OpenAi), "gpt-4.1"), None);
+        // A thinking type the gateway does not know has no effort.
+        let other = ChatRequest { thinking: Some(ThinkingConfig::Other(json!({"type": "adaptive"}))), ..req };
+        assert_eq!(wire(&openai, &other, "o3", false).reasoning_effort, None);
     }
 }
