@@ -399,17 +399,19 @@ def test_anthropic_headers_are_forwarded_to_anthropic_upstreams_only(
     claude: anthropic.Anthropic, gateway: Gateway
 ) -> None:
     beta = "interleaved-thinking-2025-05-14,token-efficient-tools-2025-02-19"
+    # Not the adapter's own default (2023-06-01), so only forwarding can make it arrive.
+    version = "2023-01-01"
     for fmt in ("anthropic", "openai"):
         gateway.mock.clear_requests()
         claude.messages.create(
             model=CHAT_MODEL[fmt],
             max_tokens=64,
             messages=[{"role": "user", "content": PROMPT}],
-            extra_headers={"anthropic-beta": beta, "anthropic-version": "2023-06-01"},
+            extra_headers={"anthropic-beta": beta, "anthropic-version": version},
         )
         headers = gateway.mock.requests_for(CHAT_MODEL[fmt])[-1]["headers"]
         if fmt == "anthropic":
             assert headers["anthropic-beta"] == beta
-            assert headers["anthropic-version"] == "2023-06-01"
+            assert headers["anthropic-version"] == version
         else:
             assert "anthropic-beta" not in headers and "anthropic-version" not in headers, headers
