@@ -109,6 +109,15 @@ async fn the_inbound_formats_own_drops_join_the_attempts_list() {
         assert_eq!(dropped(&log[0]).join(", "), want);
     }
 
+    // Legacy `logprobs: n` is chat's `logprobs` and `top_logprobs`: an upstream without them
+    // reports it once, in the legacy name, on the header and the trace alike.
+    let body = json!({"model": "claude-sonnet-4", "prompt": "Say hi", "logprobs": 2, "max_tokens": 16});
+    let (s, h, v) = gw.call("POST", "/v1/completions", Some(ADMIN_KEY), Some(body)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(header(&h, "x-layerr-dropped-params"), "logprobs");
+    let log = attempt_log(&gw, &trace_id(&h)).await;
+    assert_eq!(dropped(&log[0]), ["logprobs"]);
+
     // Nothing dropped: an empty list, and no header.
     let (s, h, v) =
         admin_chat(&gw, json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})).await;

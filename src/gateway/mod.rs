@@ -49,6 +49,11 @@ pub struct ChatOptions {
     /// The request's parameters the inbound format could not carry into the canonical request
     /// (in the client's names): recorded on every attempt with what its upstream did not take.
     pub dropped: Vec<String>,
+    /// Canonical parameter names the inbound format already reports under its own name (one
+    /// client parameter that became several): left out of every attempt's list, so the trace
+    /// and the header say the same, in the client's names (legacy completions' `logprobs`
+    /// became `logprobs` and `top_logprobs`).
+    pub unreported: Vec<String>,
 }
 
 impl From<&crate::api::openai::LayerrOptions> for ChatOptions {
@@ -354,6 +359,7 @@ async fn execute(
     let mut run = Run::new(app, req, chain, turn.recorder, explain, started, Duration::from_millis(total_ms), runtime);
     run.capture = turn.capture;
     run.inbound_dropped = opts.dropped.clone();
+    run.unreported = opts.unreported.clone();
     if run.req.stream {
         let result = stream::start(&mut run).await;
         let explain = run.explain.clone();

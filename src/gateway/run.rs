@@ -25,6 +25,8 @@ pub(crate) struct Run {
     /// What the inbound format could not carry into the canonical request (reported with every
     /// attempt's own drops).
     pub inbound_dropped: Vec<String>,
+    /// Canonical names not to report (`ChatOptions::unreported`).
+    pub unreported: Vec<String>,
     /// Per provider and model tried so far: what it does not receive of `req`.
     dropped: Vec<((String, String), Vec<String>)>,
     pub chain: Vec<Target>,
@@ -64,6 +66,7 @@ impl Run {
             app: app.clone(),
             req: Arc::new(req),
             inbound_dropped: Vec::new(),
+            unreported: Vec::new(),
             dropped: Vec::new(),
             chain,
             recorder,
@@ -126,7 +129,7 @@ impl Run {
             }
         };
         for d in &self.dropped[at].1 {
-            if !out.contains(d) {
+            if !out.contains(d) && !self.unreported.contains(d) {
                 out.push(d.clone());
             }
         }

@@ -60,8 +60,13 @@ pub(super) async fn completions(
         serde_json::to_value(ChatCompletionRequest::from_canonical(&req, &req.model, req.stream, &Default::default()))
             .unwrap_or_default()
     });
-    // The legacy parameters the chat request could not carry are reported with each attempt's.
+    // The legacy parameters the chat request could not carry are reported with each attempt's;
+    // the chat parameters the legacy ones became are reported in the legacy names (`logprobs`
+    // is both `logprobs` and `top_logprobs`), on the trace and the header alike.
     opts.dropped = legacy_dropped;
+    if body.logprobs.is_some() {
+        opts.unreported.push("top_logprobs".to_string());
+    }
     let ctx = ChatCtx {
         key_id: p.key_id().to_string(),
         workspace: ws,
@@ -69,9 +74,7 @@ pub(super) async fn completions(
         endpoint: "/v1/completions",
     };
     let (result, explain) = gateway::chat(&app, ctx, req, &opts, content).await;
-    // The chat parameters the legacy ones became are reported in the legacy names.
-    let dropped: Vec<String> =
-        dropped_params(&result).into_iter().filter(|p| !(body.logprobs.is_some() && p == "top_logprobs")).collect();
+    let dropped = dropped_params(&result);
     let mut resp = match result {
         Ok(Reply::Full(r, _)) => Json(TextCompletion::from_chat(&r, echo.as_deref())).into_response(),
         Ok(Reply::Stream(s)) => super::sse::response(text_body(s, echo)),
