@@ -93,8 +93,26 @@ pub fn token_logprobs(v: Option<&Value>) -> Vec<Value> {
     v.and_then(|l| l.get("content")).and_then(Value::as_array).cloned().unwrap_or_default()
 }
 
+/// The id of an input item the client gave without one: provisional until the response is
+/// stored, when [`name_input_items`] names it after its response.
 fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+    format!("{prefix}_{PROVISIONAL}{}", uuid::Uuid::now_v7().simple())
+}
+
+const PROVISIONAL: &str = "new_";
+
+/// Names the input items of the response of trace `trace` (32 hex digits) that got a
+/// provisional id: `{prefix}_in{n}_{trace}`, `n` their place in the input, so an
+/// `item_reference` to one finds its response as it finds an output item.
+pub fn name_input_items(items: &mut [Item], trace: &str) {
+    for (n, item) in items.iter_mut().enumerate() {
+        let id = match item {
+            Item::Message { id, .. } | Item::FunctionCall { id, .. } | Item::FunctionCallOutput { id, .. } => id,
+        };
+        if let Some((prefix, _)) = id.split_once('_').filter(|(_, rest)| rest.starts_with(PROVISIONAL)) {
+            *id = format!("{prefix}_in{n}_{trace}");
+        }
+    }
 }
 
 fn role(s: &str, field: &str) -> Result<ItemRole, FieldError> {
@@ -119,15 +137,17 @@ pub enum InputItem {
     Reference(String),
 }
 
-/// The stored response an output item belongs to: output items are named `msg_{trace}` and
-/// `fc_{n}_{trace}`, their response `resp_{trace}` (the trace id's 32 hex digits).
+/// The stored response an item belongs to: output items are named `msg_{trace}` and
+/// `fc_{n}_{trace}`, input items `{msg|fc|fco}_in{n}_{trace}`, their response `resp_{trace}` (the
+/// trace id's 32 hex digits).
 pub fn response_of_item(id: &str) -> Option<String> {
     let (head, trace) = id.rsplit_once('_')?;
     if trace.len() != 32 || !trace.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let known = head == "msg"
-        || head.strip_prefix("fc_").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let digits = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    let input = |h: &str| ["msg_in", "fc_in", "fco_in"].iter().any(|p| h.strip_prefix(p).is_some_and(digits));
+    let known = head == "msg" || head.strip_prefix("fc_").is_some_and(digits) || input(head);
     known.then(|| format!("resp_{trace}"))
 }
 
@@ -494,6 +514,37 @@ mod tests {
     }
 
     #[test]
+    fn input_items_given_without_an_id_are_named_after_their_response_when_stored() {
+        let trace = "0192f0c1a2b34c5d8e9f00112233aabb";
+        let given = input_items(Some(&json!([
+            {"role": "user", "content": "hi"},
+            {"type": "message", "id": "msg_client", "role": "user", "content": "mine"},
+            {"type": "function_call_output", "call_id": "c1", "output": "42"}
+        ])))
+        .unwrap();
+        let mut items: Vec<Item> = given
+            .into_iter()
+            .map(|i| match i {
+                InputItem::Given(item) => item,
+                InputItem::Reference(id) => panic!("no reference here: {id}"),
+            })
+            .collect();
+        name_input_items(&mut items, trace);
+        let ids: Vec<&str> = items
+            .iter()
+            .map(|i| match i {
+                Item::Message { id, .. } | Item::FunctionCall { id, .. } | Item::FunctionCallOutput { id, .. } => {
+                    id.as_str()
+                }
+            })
+            .collect();
+        assert_eq!(ids, [format!("msg_in0_{trace}"), "msg_client".into(), format!("fco_in2_{trace}")]);
+        for id in [&ids[0], &ids[2]] {
+            assert_eq!(response_of_item(id), Some(format!("resp_{trace}")), "{id}");
+        }
+    }
+
+    #[test]
     fn item_references_name_their_stored_response() {
         let trace = "0192f0c1a2b34c5d8e9f00112233aabb";
         let items = input_items(Some(&json!([
@@ -506,9 +557,16 @@ mod tests {
         assert_eq!(input_items(Some(&json!([{"type": "item_reference"}]))).unwrap_err().0, "input[0].id");
         assert_eq!(response_of_item(&format!("msg_{trace}")), Some(format!("resp_{trace}")));
         assert_eq!(response_of_item(&format!("fc_3_{trace}")), Some(format!("resp_{trace}")));
-        for other in
-            ["msg_", "msg_xyz", "fco_0192f0c1a2b34c5d8e9f00112233aabb", "fc__0192f0c1a2b34c5d8e9f00112233aabb", "resp"]
-        {
+        assert_eq!(response_of_item(&format!("fco_in2_{trace}")), Some(format!("resp_{trace}")));
+        assert_eq!(response_of_item(&format!("msg_in0_{trace}")), Some(format!("resp_{trace}")));
+        for other in [
+            "msg_",
+            "msg_xyz",
+            "fco_0192f0c1a2b34c5d8e9f00112233aabb",
+            "fc__0192f0c1a2b34c5d8e9f00112233aabb",
+            "msg_in_0192f0c1a2b34c5d8e9f00112233aabb",
+            "resp",
+        ] {
             assert_eq!(response_of_item(other), None, "{other}");
         }
     }

@@ -260,6 +260,8 @@ struct Keep {
 
 impl Keep {
     async fn store(self, a: &Answered) {
+        let mut input = self.input;
+        crate::api::responses::name_input_items(&mut input, &self.trace_id.replace('-', ""));
         let stored = Stored {
             workspace: self.workspace,
             trace_id: self.trace_id,
@@ -267,7 +269,7 @@ impl Keep {
             previous_response_id: self.previous,
             instructions: self.instructions,
             status: a.status,
-            input: self.input,
+            input,
             output: a.output.clone(),
             usage: a.usage,
             metadata: self.metadata,

@@ -1,6 +1,6 @@
 """`item_reference` input items through the official `openai` SDK: an earlier response's output
-items named by id (what the Vercel AI SDK sends for earlier assistant text), resolved from the
-stored responses of the caller's own workspace only."""
+items named by id (what the Vercel AI SDK sends for earlier assistant text), or its input items,
+resolved from the stored responses of the caller's own workspace only."""
 
 from __future__ import annotations
 
@@ -55,6 +55,26 @@ def test_reference_to_a_function_call(client: openai.OpenAI, gateway: Gateway) -
         ],
     )
     assert second.output_text == "mock reply to tool result: Sunny, 22 C"
+
+
+def test_reference_to_an_earlier_input_item(client: openai.OpenAI, gateway: Gateway) -> None:
+    """Input items the client sent without an id are stored under ids of their response, which
+    an `item_reference` resolves like an output item (OpenAI resolves any stored item)."""
+    model = CHAT_MODEL["openai"]
+    first = client.responses.create(
+        model=model,
+        input=[{"role": "user", "content": "Remember the word: heron"}, {"role": "user", "content": "Say hello"}],
+    )
+    items = client.responses.input_items.list(first.id, order="asc").data
+    assert [i.id.endswith(first.id.removeprefix("resp_")) for i in items] == [True, True], [i.id for i in items]
+    assert len({i.id for i in items}) == 2
+    gateway.mock.clear_requests()
+    second = client.responses.create(
+        model=model, input=[{"type": "item_reference", "id": items[0].id}, {"role": "user", "content": "Which word?"}]
+    )
+    assert second.output_text == "mock reply to: Which word?"
+    [call] = gateway.mock.requests_for(model)
+    assert [m["content"] for m in call["body"]["messages"]] == ["Remember the word: heron", "Which word?"]
 
 
 def test_reference_to_another_workspace_is_not_found(client: openai.OpenAI, gateway: Gateway) -> None:
