@@ -360,6 +360,7 @@ async fn answers_carry_only_documented_fields(kind: Kind) {
         ("get", "/api/providers", "/api/providers".into(), None),
         ("get", "/api/economics/summary", "/api/economics/summary".into(), None),
         ("get", "/api/health/detailed", "/api/health/detailed".into(), None),
+        ("get", "/api/admin/tenancy", "/api/admin/tenancy".into(), None),
     ];
     let mut missing = Vec::new();
     let mut trace_id = None;

@@ -10,6 +10,7 @@ pub mod feed;
 pub mod provider_outcomes;
 pub mod runner;
 pub mod sql;
+pub mod tenancy;
 pub mod traces;
 
 pub use db::{Backend, Db, DbError};

@@ -1,4 +1,7 @@
-//! Admin routes: the audit log of every configuration change (filters and cursor paging).
+//! Admin routes: the audit log of every configuration change (filters and cursor paging), and the
+//! tenancy diagnostics (`tenancy.rs`).
+
+mod tenancy;
 
 use axum::extract::State;
 use axum::response::Response;
@@ -16,7 +19,7 @@ use super::AppState;
 use crate::state::Principal;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/admin/audit", get(audit))
+    Router::new().route("/api/admin/audit", get(audit)).merge(tenancy::router())
 }
 
 #[derive(Deserialize)]

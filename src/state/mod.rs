@@ -177,13 +177,15 @@ impl HotState {
         if self.env_admin.read().as_ref().is_some_and(|h| constant_eq(h, &hash)) {
             return Some(Principal::Admin { key_id: ENV_ADMIN_KEY_ID.into() });
         }
+        principal_of(&self.inner.read(), &hash)
+    }
+
+    /// What the edge's lookup (`authenticate`, by hash) answers for key `key_id`'s stored hash:
+    /// `None` for a revoked one. For the tenancy self-checks; no key material is involved.
+    pub fn resolve_key(&self, key_id: &str) -> Option<Principal> {
         let inner = self.inner.read();
-        let id = inner.live.get(&hash)?;
-        let info = inner.keys.get(id)?;
-        Some(match &info.workspace {
-            None => Principal::Admin { key_id: id.clone() },
-            Some(slug) => Principal::Workspace { key_id: id.clone(), slug: slug.clone() },
-        })
+        let hash = inner.keys.get(key_id)?.hash?;
+        principal_of(&inner, &hash)
     }
 
     pub fn workspace(&self, slug: &str) -> Option<WorkspaceView> {
@@ -508,6 +510,16 @@ impl HotState {
             }
         }
     }
+}
+
+/// The principal a live key of this hash is (the one lookup `authenticate` makes).
+fn principal_of(inner: &Inner, hash: &KeyHash) -> Option<Principal> {
+    let id = inner.live.get(hash)?;
+    let info = inner.keys.get(id)?;
+    Some(match &info.workspace {
+        None => Principal::Admin { key_id: id.clone() },
+        Some(slug) => Principal::Workspace { key_id: id.clone(), slug: slug.clone() },
+    })
 }
 
 fn constant_eq(a: &KeyHash, b: &KeyHash) -> bool {

@@ -21,7 +21,7 @@ pub const TAGS: &[(&str, &str)] = &[
     ("chat", "The native chat endpoint and conversations."),
     ("traces", "One trace per request: list, detail, explanation, economics, replay, comparison."),
     ("economics", "Spend, budgets, savings, insights and simulations."),
-    ("admin", "The audit log."),
+    ("admin", "The audit log and the tenancy diagnostics."),
     ("openai", "The OpenAI wire: chat completions, completions, embeddings, models, Responses."),
     ("anthropic", "The Anthropic Messages wire."),
 ];
@@ -285,6 +285,11 @@ pub fn operations() -> Vec<Op> {
             .q("cursor", s(), CURSOR)
             .q("limit", range(1, 1000), "Page size (default 100).")
             .page("Entries, newest first.", r("AuditEntry")),
+        op("get", "/api/admin/tenancy", "admin", "tenancy", "Per workspace: keys, scoped resources, data held, limits, budget and isolation self-checks")
+            .admin()
+            .q("workspace", s(), "Only this workspace (the installation figures stay whole).")
+            .errors(&[404])
+            .ok(200, "The workspaces and the installation.", r("Tenancy")),
         // ---- OpenAI wire ---------------------------------------------------------------------
         layerr_headers(op("post", "/v1/chat/completions", "openai", "createChatCompletion", "OpenAI Chat Completions"))
             .ws()

@@ -429,6 +429,59 @@ pub fn all() -> Vec<(&'static str, Value)> {
                 ("after", any("The settings after the change.")),
             ]),
         ),
+        (
+            "Tenancy",
+            obj(&[
+                ("workspaces", arr(r("WorkspaceTenancy"))),
+                (
+                    "installation",
+                    obj(&[
+                        ("workspaces", uint()),
+                        ("keys", super::dsl::doc(obj(&[("active", uint()), ("revoked", uint())]), "Admin keys and the keys of every existing workspace (all its lives).")),
+                        ("providers", uint()),
+                        ("events", uint()),
+                        ("traces", uint()),
+                    ]),
+                ),
+            ]),
+        ),
+        (
+            "WorkspaceTenancy",
+            obj(&[
+                ("slug", s()),
+                ("name", s()),
+                ("createdAt", dt()),
+                (
+                    "keys",
+                    obj(&[
+                        ("active", uint()),
+                        ("revoked", uint()),
+                        ("lastUsedAt", n(super::dsl::doc(dt(), "The latest request the traces read model holds for the workspace."))),
+                    ]),
+                ),
+                ("providers", arr(sd("A provider id scoped to the workspace."))),
+                ("strategies", arr(sd("A custom strategy id scoped to the workspace."))),
+                ("data", obj(&[("traces", uint()), ("conversations", uint()), ("events", uint())])),
+                ("limits", r("Limits")),
+                (
+                    "budget",
+                    obj(&[
+                        ("monthlyBudget", n(usd())),
+                        ("weeklyAlertThreshold", n(usd())),
+                        ("spentThisMonth", usd()),
+                        ("reservedInFlight", usd()),
+                        ("requestsInFlight", uint()),
+                    ]),
+                ),
+                (
+                    "isolation",
+                    obj(&[
+                        ("passed", boolean()),
+                        ("checks", arr(obj(&[("name", s()), ("passed", boolean()), ("detail", s())]))),
+                    ]),
+                ),
+            ]),
+        ),
         // ---- chat and conversations --------------------------------------------------------
         (
             "ChatTurn",
