@@ -38,6 +38,19 @@ pub fn signature(thinking: &str) -> String {
     text::base64(&bytes)
 }
 
+/// The mock's redacted thinking for a thinking text: opaque base64 that verifies itself (a
+/// 64-character head, then the head's [`signature`]), so data sent back altered is refused.
+pub fn redacted_data(thinking: &str) -> String {
+    let head = text::base64(&signature(thinking).as_bytes()[..48]);
+    let tail = signature(&head);
+    head + &tail
+}
+
+/// Whether `data` is redacted thinking the mock gave ([`redacted_data`]), unchanged.
+fn redacted_is_intact(data: &str) -> bool {
+    data.len() > 64 && data.is_char_boundary(64) && data[64..] == signature(&data[..64])
+}
+
 /// Whether any text of the request holds `needle`.
 fn mentions(v: &Value, needle: &str) -> bool {
     match v {
@@ -50,8 +63,8 @@ fn mentions(v: &Value, needle: &str) -> bool {
 
 /// The request's `thinking`, checked as Anthropic checks it: `enabled` needs a `budget_tokens`
 /// of at least 1024 below `max_tokens`, and earlier thinking sent back must be unchanged (its
-/// signature verifies); with thinking on, the last assistant turn, if it used a tool, must start with its
-/// thinking.
+/// signature verifies, redacted data verifies itself); with thinking on, the last assistant turn,
+/// if it used a tool, must start with its thinking.
 fn thinking(req: &Value, p: &Prompt<'_>) -> Result<Option<Thinking>, String> {
     for (i, m) in req["messages"].as_array().into_iter().flatten().enumerate() {
         for (j, b) in m["content"].as_array().into_iter().flatten().enumerate() {
@@ -60,6 +73,9 @@ fn thinking(req: &Value, p: &Prompt<'_>) -> Result<Option<Thinking>, String> {
                 if s != signature(t) {
                     return Err(format!("messages.{i}.content.{j}: Invalid `signature` in `thinking` block"));
                 }
+            }
+            if b["type"] == "redacted_thinking" && !redacted_is_intact(b["data"].as_str().unwrap_or_default()) {
+                return Err(format!("messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block"));
             }
         }
     }
@@ -88,7 +104,7 @@ fn thinking(req: &Value, p: &Prompt<'_>) -> Result<Option<Thinking>, String> {
     }
     let about = p.tool_result.as_deref().unwrap_or(&p.last_user);
     let text = format!("The user said: {about}. I should answer briefly.");
-    let redacted = mentions(&req["messages"], REDACTED_TRIGGER).then(|| text::base64(signature(&text).as_bytes()));
+    let redacted = mentions(&req["messages"], REDACTED_TRIGGER).then(|| redacted_data(&text));
     Ok(Some(Thinking { signature: signature(&text), text, redacted }))
 }
 

@@ -305,6 +305,39 @@ def test_thinking_blocks_and_signatures_are_byte_identical(claude: anthropic.Ant
     assert "x-layerr-dropped-params" not in raw.headers
 
 
+def test_redacted_thinking_goes_back_unchanged_and_altered_data_is_refused(
+    claude: anthropic.Anthropic, gateway: Gateway
+) -> None:
+    model = CHAT_MODEL["anthropic"]
+    question = {"role": "user", "content": f"Think first. {REDACTED_TRIGGER}"}
+    first = claude.messages.create(model=model, max_tokens=4096, thinking=THINKING, messages=[question])
+    blocks = [b.model_dump() for b in first.content]
+    assert [b["type"] for b in blocks[:2]] == ["thinking", "redacted_thinking"]
+
+    def again(content: list[dict]) -> httpx.Response:
+        return gateway.http.post(
+            f"{gateway.base}/v1/messages",
+            headers={"x-api-key": gateway.keys["sdk"], "anthropic-version": "2023-06-01"},
+            json={
+                "model": model,
+                "max_tokens": 4096,
+                "thinking": THINKING,
+                "messages": [question, {"role": "assistant", "content": content}, {"role": "user", "content": "More?"}],
+            },
+        )
+
+    gateway.mock.clear_requests()
+    r = again(blocks)
+    assert r.status_code == 200, r.text
+    assert gateway.mock.requests_for(model)[-1]["body"]["messages"][1]["content"][1] == blocks[1]
+    # The mock refuses altered redacted data, as Anthropic does: the gateway relays the 400.
+    data = blocks[1]["data"]
+    altered = dict(blocks[1], data=data[:10] + ("A" if data[10] != "A" else "B") + data[11:])
+    r = again([blocks[0], altered, *blocks[2:]])
+    assert r.status_code == 400, r.text
+    assert "redacted_thinking" in r.text, r.text
+
+
 def test_streamed_thinking_blocks_and_signatures_are_byte_identical(
     claude: anthropic.Anthropic, gateway: Gateway
 ) -> None:

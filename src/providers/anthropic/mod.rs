@@ -391,10 +391,12 @@ pub(super) fn to_canonical(resp: MessagesResponse, model: &str) -> ChatResponse 
     for block in resp.content {
         match block {
             ResponseBlock::Text { text: t } => text.push_str(&t),
-            ResponseBlock::Thinking { thinking, signature } => {
+            ResponseBlock::Thinking(types::ThinkingFields { thinking, signature }) => {
                 reasoning.push(Reasoning::Thinking { thinking, signature: Some(signature).filter(|s| !s.is_empty()) })
             }
-            ResponseBlock::RedactedThinking { data } => reasoning.push(Reasoning::RedactedThinking { data }),
+            ResponseBlock::RedactedThinking(types::RedactedFields { data }) => {
+                reasoning.push(Reasoning::RedactedThinking { data })
+            }
             ResponseBlock::ToolUse { id, name, input } => {
                 let input = if input.is_null() { Value::Object(Default::default()) } else { input };
                 tool_calls.push(ToolCall { id, name, arguments: input.to_string() });

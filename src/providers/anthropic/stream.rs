@@ -69,7 +69,7 @@ impl Decoder {
             }
             StreamPayload::ContentBlockStart { index, content_block } => match content_block {
                 StartBlock::Text { text } if !text.is_empty() => self.content(text),
-                StartBlock::Thinking { thinking, signature } => {
+                StartBlock::Thinking(super::types::ThinkingFields { thinking, signature }) => {
                     let mut out = Vec::new();
                     if !thinking.is_empty() {
                         out.extend(self.reasoning(ReasoningDelta::Thinking(thinking)));
@@ -79,7 +79,9 @@ impl Decoder {
                     }
                     out
                 }
-                StartBlock::RedactedThinking { data } => self.reasoning(ReasoningDelta::Redacted(data)),
+                StartBlock::RedactedThinking(super::types::RedactedFields { data }) => {
+                    self.reasoning(ReasoningDelta::Redacted(data))
+                }
                 StartBlock::ToolUse { id, name } => {
                     let tool = self.tools.len() as u32;
                     self.tools.insert(index, tool);

@@ -165,16 +165,8 @@ pub enum ResponseBlock {
     Text {
         text: String,
     },
-    Thinking {
-        #[serde(default)]
-        thinking: String,
-        #[serde(default)]
-        signature: String,
-    },
-    RedactedThinking {
-        #[serde(default)]
-        data: String,
-    },
+    Thinking(ThinkingFields),
+    RedactedThinking(RedactedFields),
     ToolUse {
         id: String,
         name: String,
@@ -274,18 +266,27 @@ pub enum StartBlock {
         id: String,
         name: String,
     },
-    Thinking {
-        #[serde(default)]
-        thinking: String,
-        #[serde(default)]
-        signature: String,
-    },
-    RedactedThinking {
-        #[serde(default)]
-        data: String,
-    },
+    Thinking(ThinkingFields),
+    RedactedThinking(RedactedFields),
     #[serde(other)]
     Other,
+}
+
+/// A `thinking` block as Anthropic sends it, whole in an answer or at a streamed block's start
+/// (empty there: the text and the signature follow as deltas).
+#[derive(Debug, Deserialize)]
+pub struct ThinkingFields {
+    #[serde(default)]
+    pub thinking: String,
+    #[serde(default)]
+    pub signature: String,
+}
+
+/// A `redacted_thinking` block: its opaque `data`, always whole.
+#[derive(Debug, Deserialize)]
+pub struct RedactedFields {
+    #[serde(default)]
+    pub data: String,
 }
 
 #[derive(Debug, Deserialize)]
