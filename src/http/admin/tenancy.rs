@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::response::Response;
+use axum::routing::get;
 use axum::{Extension, Router};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,7 @@ use super::super::AppState;
 use crate::state::{HotState, Principal, Scoped, WorkspaceView};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/admin/tenancy", axum::routing::get(tenancy))
+    Router::new().route("/api/admin/tenancy", get(tenancy))
 }
 
 #[derive(Deserialize)]
