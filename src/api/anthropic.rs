@@ -285,10 +285,12 @@ fn messages(input: &[InMessage], out: &mut Vec<llm::Message>) -> Result<(), Fiel
                 // Earlier thinking goes back as it came (an Anthropic upstream checks its signature).
                 Block::Thinking { thinking, signature } if m.role == InRole::Assistant => {
                     let signature = Some(signature.clone()).filter(|s| !s.is_empty());
-                    reasoning.push(Reasoning::Thinking { thinking: thinking.clone(), signature })
+                    let before = parts.len() + calls.len();
+                    reasoning.push(Reasoning::Thinking { thinking: thinking.clone(), signature, before })
                 }
                 Block::RedactedThinking { data } if m.role == InRole::Assistant => {
-                    reasoning.push(Reasoning::RedactedThinking { data: data.clone() })
+                    let before = parts.len() + calls.len();
+                    reasoning.push(Reasoning::RedactedThinking { data: data.clone(), before })
                 }
                 Block::Thinking { .. } | Block::RedactedThinking { .. } => {
                     return Err(bad(field(), "thinking blocks belong to assistant messages"));
@@ -483,10 +485,10 @@ pub enum OutBlock {
 impl OutBlock {
     pub fn of_reasoning(r: &Reasoning) -> OutBlock {
         match r {
-            Reasoning::Thinking { thinking, signature } => {
+            Reasoning::Thinking { thinking, signature, .. } => {
                 OutBlock::Thinking { thinking: thinking.clone(), signature: signature.clone().unwrap_or_default() }
             }
-            Reasoning::RedactedThinking { data } => OutBlock::RedactedThinking { data: data.clone() },
+            Reasoning::RedactedThinking { data, .. } => OutBlock::RedactedThinking { data: data.clone() },
         }
     }
 }
@@ -549,7 +551,6 @@ impl MessageResponse {
         let choice = r.choices.first();
         let mut content = Vec::new();
         if let Some(c) = choice {
-            content.extend(c.message.reasoning.iter().map(OutBlock::of_reasoning));
             let text = c.message.content_text();
             if !text.is_empty() || c.message.tool_calls.is_empty() {
                 content.push(OutBlock::Text { text });
@@ -561,6 +562,9 @@ impl MessageResponse {
                     input: tool_input(&t.arguments),
                 });
             }
+            // Thinking where the upstream put it (interleaved thinking keeps its order).
+            let reasoning = c.message.reasoning.iter().map(|r| (r.before(), OutBlock::of_reasoning(r)));
+            content = llm::interleave(reasoning, content);
         }
         MessageResponse {
             id,
@@ -666,8 +670,8 @@ mod tests {
         assert_eq!(
             r.messages[1].reasoning,
             [
-                Reasoning::Thinking { thinking: "Check it.\n".into(), signature: Some("EqQB+/s==".into()) },
-                Reasoning::RedactedThinking { data: "EmwK==".into() },
+                Reasoning::Thinking { thinking: "Check it.\n".into(), signature: Some("EqQB+/s==".into()), before: 0 },
+                Reasoning::RedactedThinking { data: "EmwK==".into(), before: 0 },
             ]
         );
         assert_eq!(r.messages[1].tool_calls[0].id, "toolu_1");
@@ -694,9 +698,9 @@ mod tests {
         // The answer: thinking first, signatures as the upstream sent them (none: empty).
         let mut message = llm::Message::text(Role::Assistant, "Hi");
         message.reasoning = vec![
-            Reasoning::Thinking { thinking: "Hm.".into(), signature: Some("EqQB+/s==".into()) },
-            Reasoning::RedactedThinking { data: "EmwK==".into() },
-            Reasoning::Thinking { thinking: "deepseek".into(), signature: None },
+            Reasoning::Thinking { thinking: "Hm.".into(), signature: Some("EqQB+/s==".into()), before: 0 },
+            Reasoning::RedactedThinking { data: "EmwK==".into(), before: 0 },
+            Reasoning::Thinking { thinking: "deepseek".into(), signature: None, before: 0 },
         ];
         let resp = llm::ChatResponse {
             id: "x".into(),

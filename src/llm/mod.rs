@@ -107,10 +107,41 @@ pub enum Reasoning {
         thinking: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signature: Option<String>,
+        /// Where the block stood: see [`Reasoning::before`].
+        #[serde(skip)]
+        before: usize,
     },
     RedactedThinking {
         data: String,
+        #[serde(skip)]
+        before: usize,
     },
+}
+
+impl Reasoning {
+    /// The index, among the turn's other blocks (its content's, then its tool calls), of the
+    /// block this one came before (their count when it came after them all): interleaved
+    /// thinking (`[thinking, tool_use, thinking, tool_use]`) keeps its order ([`interleave`]).
+    pub fn before(&self) -> usize {
+        match self {
+            Reasoning::Thinking { before, .. } | Reasoning::RedactedThinking { before, .. } => *before,
+        }
+    }
+}
+
+/// A turn's blocks in the order they came: each reasoning block (`reasoning`, with its
+/// [`Reasoning::before`]) put back before the other block at that index, in their order.
+pub fn interleave<T>(reasoning: impl IntoIterator<Item = (usize, T)>, others: Vec<T>) -> Vec<T> {
+    let mut reasoning = reasoning.into_iter().peekable();
+    let mut out = Vec::with_capacity(others.len());
+    for (i, block) in others.into_iter().enumerate() {
+        while let Some((_, r)) = reasoning.next_if(|(at, _)| *at <= i) {
+            out.push(r);
+        }
+        out.push(block);
+    }
+    out.extend(reasoning.map(|(_, r)| r));
+    out
 }
 
 /// One step of streamed reasoning: a thinking block is its text pieces, then (when the upstream
@@ -307,7 +338,7 @@ impl ChatRequest {
                         .iter()
                         .map(|r| match r {
                             Reasoning::Thinking { thinking, .. } => thinking.len(),
-                            Reasoning::RedactedThinking { data } => data.len(),
+                            Reasoning::RedactedThinking { data, .. } => data.len(),
                         })
                         .sum::<usize>()
                     + 16

@@ -227,7 +227,7 @@ mod tests {
             ["low", "low", "medium", "medium", "high"]
         );
         // Earlier thinking blocks reach only Anthropic.
-        req.messages[0].reasoning = vec![crate::llm::Reasoning::RedactedThinking { data: "x".into() }];
+        req.messages[0].reasoning = vec![crate::llm::Reasoning::RedactedThinking { data: "x".into(), before: 0 }];
         assert_eq!(dropped(ProviderKind::OpenAi, o4, &req), ["thinking blocks"]);
         assert!(dropped(ProviderKind::Anthropic, Model::default(), &req).is_empty());
     }
@@ -284,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_turn_of_reasoning_alone_is_left_out_where_it_cannot_be_carried() {
-        let unsigned = crate::llm::Reasoning::Thinking { thinking: "hmm".into(), signature: None };
+        let unsigned = crate::llm::Reasoning::Thinking { thinking: "hmm".into(), signature: None, before: 0 };
         let req = after_a_thinking_only_turn(unsigned);
         let roles = |msgs: &Value, key: &str| -> Vec<String> {
             msgs.as_array().unwrap().iter().map(|m| m[key].as_str().unwrap().to_string()).collect()
@@ -313,7 +313,8 @@ mod tests {
             assert!(dropped(kind, Model::default(), &req).contains(&"thinking blocks".to_string()), "{kind:?}");
         }
         // A signed block is Anthropic's to take back, the turn with it.
-        let signed = crate::llm::Reasoning::Thinking { thinking: "hmm".into(), signature: Some("sig".into()) };
+        let signed =
+            crate::llm::Reasoning::Thinking { thinking: "hmm".into(), signature: Some("sig".into()), before: 0 };
         let req = after_a_thinking_only_turn(signed);
         let anthropic =
             serde_json::to_value(super::super::anthropic::build_request(&req, "claude", false).unwrap()).unwrap();

@@ -132,7 +132,7 @@ impl ChatCompletion {
                             .reasoning_content
                             .iter()
                             .filter(|r| !r.is_empty())
-                            .map(|r| llm::Reasoning::Thinking { thinking: r.clone(), signature: None })
+                            .map(|r| llm::Reasoning::Thinking { thinking: r.clone(), signature: None, before: 0 })
                             .collect(),
                     },
                     finish_reason: c.finish_reason.as_deref().and_then(finish_reason),

@@ -191,11 +191,11 @@ fn signed(m: &Message) -> bool {
 /// A reasoning block as Anthropic takes it back: thinking only with its signature.
 fn wire_reasoning(r: &Reasoning) -> Option<Block> {
     match r {
-        Reasoning::Thinking { thinking, signature: Some(signature) } if !signature.is_empty() => {
+        Reasoning::Thinking { thinking, signature: Some(signature), .. } if !signature.is_empty() => {
             Some(Block::Thinking { thinking: thinking.clone(), signature: signature.clone() })
         }
         Reasoning::Thinking { .. } => None,
-        Reasoning::RedactedThinking { data } => Some(Block::RedactedThinking { data: data.clone() }),
+        Reasoning::RedactedThinking { data, .. } => Some(Block::RedactedThinking { data: data.clone() }),
     }
 }
 
@@ -276,9 +276,8 @@ fn convert_messages(messages: &[Message]) -> Result<Vec<WireMessage>, ProviderEr
             Role::System | Role::Developer => continue,
             Role::User => (WireRole::User, m.content.as_ref().map(content_blocks).transpose()?.unwrap_or_default()),
             Role::Assistant => {
-                // Thinking first, as Anthropic answered it.
-                let mut blocks: Vec<Block> = m.reasoning.iter().filter_map(wire_reasoning).collect();
-                blocks.extend(m.content.as_ref().map(content_blocks).transpose()?.unwrap_or_default());
+                // Thinking where Anthropic answered it (interleaved thinking between tool calls).
+                let mut blocks = m.content.as_ref().map(content_blocks).transpose()?.unwrap_or_default();
                 for call in &m.tool_calls {
                     blocks.push(Block::ToolUse {
                         id: call.id.clone(),
@@ -286,7 +285,8 @@ fn convert_messages(messages: &[Message]) -> Result<Vec<WireMessage>, ProviderEr
                         input: parse_arguments(&call.arguments)?,
                     });
                 }
-                (WireRole::Assistant, blocks)
+                let reasoning = m.reasoning.iter().filter_map(|r| Some((r.before(), wire_reasoning(r)?)));
+                (WireRole::Assistant, crate::llm::interleave(reasoning, blocks))
             }
             Role::Tool => {
                 let id = m.tool_call_id.clone().ok_or_else(|| bad("tool messages need tool_call_id"))?;
@@ -389,13 +389,14 @@ pub(super) fn to_canonical(resp: MessagesResponse, model: &str) -> ChatResponse 
     let mut tool_calls = Vec::new();
     let mut reasoning = Vec::new();
     for block in resp.content {
+        // The canonical blocks before this one: the text (one block), then the tool calls.
+        let before = usize::from(!text.is_empty()) + tool_calls.len();
         match block {
             ResponseBlock::Text { text: t } => text.push_str(&t),
-            ResponseBlock::Thinking(types::ThinkingFields { thinking, signature }) => {
-                reasoning.push(Reasoning::Thinking { thinking, signature: Some(signature).filter(|s| !s.is_empty()) })
-            }
+            ResponseBlock::Thinking(types::ThinkingFields { thinking, signature }) => reasoning
+                .push(Reasoning::Thinking { thinking, signature: Some(signature).filter(|s| !s.is_empty()), before }),
             ResponseBlock::RedactedThinking(types::RedactedFields { data }) => {
-                reasoning.push(Reasoning::RedactedThinking { data })
+                reasoning.push(Reasoning::RedactedThinking { data, before })
             }
             ResponseBlock::ToolUse { id, name, input } => {
                 let input = if input.is_null() { Value::Object(Default::default()) } else { input };

@@ -424,9 +424,13 @@ fn thinking_turn() -> ChatRequest {
     let mut turn = msg(Role::Assistant, Some(Content::Text("Let me check.".into())));
     turn.tool_calls = vec![ToolCall { id: "toolu_1".into(), name: "get_weather".into(), arguments: "{}".into() }];
     turn.reasoning = vec![
-        Reasoning::Thinking { thinking: "I need the weather.\n".into(), signature: Some("EqQB+/sig==".into()) },
-        Reasoning::RedactedThinking { data: "EmwKAhgB==".into() },
-        Reasoning::Thinking { thinking: "unsigned".into(), signature: None },
+        Reasoning::Thinking {
+            thinking: "I need the weather.\n".into(),
+            signature: Some("EqQB+/sig==".into()),
+            before: 0,
+        },
+        Reasoning::RedactedThinking { data: "EmwKAhgB==".into(), before: 0 },
+        Reasoning::Thinking { thinking: "unsigned".into(), signature: None, before: 0 },
     ];
     ChatRequest {
         messages: vec![msg(Role::User, Some(Content::Text("weather?".into()))), turn, tool_result("toolu_1", "18C")],
@@ -477,10 +481,39 @@ fn thinking_blocks_come_back_with_their_signatures() {
     assert_eq!(
         m.reasoning,
         [
-            Reasoning::Thinking { thinking: "Let me think.".into(), signature: Some("EqQB+/x==".into()) },
-            Reasoning::RedactedThinking { data: "EmwK==".into() },
+            Reasoning::Thinking { thinking: "Let me think.".into(), signature: Some("EqQB+/x==".into()), before: 0 },
+            Reasoning::RedactedThinking { data: "EmwK==".into(), before: 0 },
         ]
     );
+}
+
+/// Interleaved thinking (`[thinking, tool_use, thinking, tool_use]`): the client gets the blocks
+/// in the upstream's order, and sending them back reaches Anthropic in that order, unchanged.
+#[test]
+fn interleaved_thinking_keeps_its_place_there_and_back() {
+    let blocks = json!([
+        {"type": "thinking", "thinking": "First the weather.", "signature": "EqQB+/a=="},
+        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+        {"type": "thinking", "thinking": "Then the time.", "signature": "EqQB+/b=="},
+        {"type": "tool_use", "id": "toolu_2", "name": "get_time", "input": {"city": "Paris"}}
+    ]);
+    let body = json!({"id": "msg_1", "model": "claude", "stop_reason": "tool_use",
+        "usage": {"input_tokens": 3, "output_tokens": 9}, "content": blocks});
+    let r = to_canonical(decode(body.to_string().as_bytes()).unwrap(), "claude");
+    let out = serde_json::to_value(crate::api::anthropic::MessageResponse::from_canonical("msg_1".into(), &r)).unwrap();
+    assert_eq!(out["content"], blocks, "the client's content array is the upstream's");
+
+    let mut req = ChatRequest {
+        messages: vec![crate::llm::Message::text(Role::User, "weather and time?")],
+        n: 1,
+        ..ChatRequest::default()
+    };
+    req.messages.push(r.choices[0].message.clone());
+    for id in ["toolu_1", "toolu_2"] {
+        req.messages
+            .push(crate::llm::Message { tool_call_id: Some(id.into()), ..crate::llm::Message::text(Role::Tool, "ok") });
+    }
+    assert_eq!(body_json(&req, false)["messages"][1]["content"], blocks, "sent back byte for byte, in order");
 }
 
 #[tokio::test]

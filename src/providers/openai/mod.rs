@@ -310,7 +310,7 @@ mod tests {
         let r = serde_json::from_value::<ChatCompletion>(body).unwrap().to_canonical();
         assert_eq!(
             r.choices[0].message.reasoning,
-            [crate::llm::Reasoning::Thinking { thinking: "Hm.".into(), signature: None }]
+            [crate::llm::Reasoning::Thinking { thinking: "Hm.".into(), signature: None, before: 0 }]
         );
         let out = serde_json::to_value(ChatCompletion::from_canonical(&r)).unwrap();
         assert_eq!(out["choices"][0]["message"]["reasoning_content"], "Hm.");
