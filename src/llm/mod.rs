@@ -180,9 +180,10 @@ pub struct Message {
     pub name: Option<String>,
     pub tool_calls: Vec<ToolCall>,
     pub tool_call_id: Option<String>,
-    /// An assistant turn's reasoning, before its text and tool calls: what the upstream
-    /// answered, and in a request what the client sends back of earlier turns (Anthropic wants
-    /// its signed thinking blocks back, unchanged, in a tool loop).
+    /// An assistant turn's reasoning, each block placed among its text and tool calls
+    /// (`Reasoning::before`): what the upstream answered, and in a request what the client
+    /// sends back of earlier turns (Anthropic wants its signed thinking blocks back, unchanged,
+    /// in a tool loop).
     pub reasoning: Vec<Reasoning>,
 }
 

@@ -19,7 +19,7 @@
 //!   not send back is sent without thinking (Anthropic wants them back).
 //! - Thinking blocks come back with their `signature` (and `redacted_thinking` with its `data`),
 //!   whole and streamed (`thinking_delta`, `signature_delta`), and earlier turns' blocks are sent
-//!   back before the turn's text and tool calls, byte for byte. Unsigned reasoning (another
+//!   back where they stood among the turn's text and tool calls (`Reasoning::before`), byte for byte. Unsigned reasoning (another
 //!   upstream's `reasoning_content`) cannot be: Anthropic would refuse it, so it is left out and
 //!   reported.
 //! - `anthropic-version` and `anthropic-beta` of a Messages request are forwarded unchanged
