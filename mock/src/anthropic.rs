@@ -16,6 +16,9 @@ const ARG_PIECES: [&str; 3] = ["", "{\"location\":", " \"Paris\"}"];
 pub const REDACTED_TRIGGER: &str =
     "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253";
 
+/// The beta that lets the model think between tool calls.
+const INTERLEAVED_BETA: &str = "interleaved-thinking-2025-05-14";
+
 /// Extended thinking's answer: the thinking text, its signature, and a redacted block when asked.
 struct Thinking {
     text: String,
@@ -243,6 +246,17 @@ pub fn messages(ctx: &Ctx<'_>, req: &Value) -> Response<Body> {
             content.extend(t.redacted.as_ref().map(|data| json!({"type": "redacted_thinking", "data": data})));
         }
         content.extend(answer.as_array().into_iter().flatten().cloned());
+        // Interleaved thinking (the `interleaved-thinking-2025-05-14` beta, with tools): the model
+        // thinks again between tool calls: `[thinking, tool_use, thinking, tool_use]`.
+        let interleaved = ctx.beta.split(',').any(|b| b.trim() == INTERLEAVED_BETA);
+        if let (true, Some(t), Some(name)) = (interleaved, thought.as_ref(), r.tool.as_ref()) {
+            if !ctx.b.empty_choices && req["tools"].as_array().is_some_and(|t| !t.is_empty()) {
+                let again = format!("{} Then I check once more.", t.text);
+                content.push(json!({"type": "thinking", "thinking": again, "signature": signature(&again)}));
+                content.push(json!({"type": "tool_use", "id": format!("{tool_id}_2"), "name": name,
+                    "input": serde_json::from_str::<Value>(TOOL_ARGS).unwrap_or_default()}));
+            }
+        }
         return ctx.json(&json!({
             "id": id,
             "type": "message",

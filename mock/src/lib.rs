@@ -248,6 +248,8 @@ pub(crate) struct Ctx<'a> {
     pub id: u64,
     pub api: Api,
     pub query: &'a str,
+    /// The request's `anthropic-beta` features.
+    pub beta: &'a str,
 }
 
 impl Ctx<'_> {
@@ -462,6 +464,7 @@ async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Incoming>) 
         id: shared.seq.fetch_add(1, Ordering::Relaxed),
         api,
         query: parts.uri.query().unwrap_or(""),
+        beta: parts.headers.get("anthropic-beta").and_then(|v| v.to_str().ok()).unwrap_or(""),
     };
     Ok(match route {
         Route::OpenAiChat => openai::chat(&ctx, &json),

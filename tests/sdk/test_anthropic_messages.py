@@ -270,9 +270,10 @@ def mock_answer(gateway: Gateway, model: str) -> dict:
     directly (the mock is deterministic): the bytes the gateway received."""
     sent = gateway.mock.requests_for(model)[-1]
     body = dict(sent["body"], stream=False)
-    r = gateway.mock.http.post(
-        f"{gateway.mock.base}/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}
-    )
+    headers = {"anthropic-version": "2023-06-01"}
+    if "anthropic-beta" in sent["headers"]:
+        headers["anthropic-beta"] = sent["headers"]["anthropic-beta"]
+    r = gateway.mock.http.post(f"{gateway.mock.base}/v1/messages", json=body, headers=headers)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -426,6 +427,35 @@ def test_tool_use_with_thinking_sends_the_thinking_back_unchanged(
     assert sent[1]["role"] == "assistant"
     assert sent[1]["content"][0] == thinking, "the thinking block went back byte for byte, first"
     assert [b["type"] for b in sent[1]["content"]] == ["thinking", "tool_use"]
+
+
+def test_interleaved_thinking_keeps_its_order_there_and_back(claude: anthropic.Anthropic, gateway: Gateway) -> None:
+    """With the interleaved-thinking beta and tools the model thinks between tool calls
+    (`[thinking, tool_use, thinking, tool_use]`): the client gets the upstream's content array
+    as it is, and sends it back in that order."""
+    model = CHAT_MODEL["anthropic"]
+    beta = {"anthropic-beta": "interleaved-thinking-2025-05-14"}
+    messages: list[dict] = [{"role": "user", "content": WEATHER_PROMPT}]
+    args = dict(model=model, max_tokens=4096, thinking=THINKING, tools=[WEATHER_TOOL], extra_headers=beta)
+    gateway.mock.clear_requests()
+    raw = claude.messages.with_raw_response.create(messages=messages, **args)
+    upstream = mock_answer(gateway, model)["content"]
+    assert [b["type"] for b in upstream] == ["thinking", "tool_use", "thinking", "tool_use"]
+    got = json.loads(raw.http_response.text)["content"]
+    # The same blocks in the same order (tool ids differ between the mock's two answers).
+    assert [b["type"] for b in got] == ["thinking", "tool_use", "thinking", "tool_use"], got
+    assert reasoning_blocks(got) == reasoning_blocks(upstream)
+    assert [(b["name"], b["input"]) for b in got[1::2]] == [(b["name"], b["input"]) for b in upstream[1::2]]
+    m = raw.parse()
+    messages.append({"role": "assistant", "content": got})
+    uses = [b for b in m.content if b.type == "tool_use"]
+    results = [{"type": "tool_result", "tool_use_id": b.id, "content": TOOL_RESULT} for b in uses]
+    messages.append({"role": "user", "content": results})
+    gateway.mock.clear_requests()
+    answer = claude.messages.create(messages=messages, **args)
+    assert answer.stop_reason == "end_turn"
+    sent = gateway.mock.requests_for(model)[-1]["body"]["messages"]
+    assert sent[1]["content"] == got, "sent back byte for byte, in the upstream's order"
 
 
 def test_anthropic_headers_are_forwarded_to_anthropic_upstreams_only(
