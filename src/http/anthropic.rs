@@ -64,7 +64,7 @@ async fn messages(
     let ctx =
         ChatCtx { key_id: p.key_id().to_string(), workspace: ws, request_id: rid.0.clone(), endpoint: "/v1/messages" };
     let (result, explain) = gateway::chat(&app, ctx, converted.request, &opts, content).await;
-    let dropped = super::completions::dropped_params(&result);
+    let dropped = super::inbound::dropped_params(&result);
     let id = format!("msg_{}", explain.trace_id.replace('-', ""));
     let mut resp = match result {
         Ok(Reply::Full(r, _)) => Json(MessageResponse::from_canonical(id, &r)).into_response(),
@@ -72,7 +72,7 @@ async fn messages(
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());
-    super::completions::dropped_header(&dropped, resp.headers_mut());
+    super::inbound::dropped_header(&dropped, resp.headers_mut());
     Ok(resp)
 }
 

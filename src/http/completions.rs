@@ -6,7 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -23,8 +23,7 @@ use crate::api::openai::{
     legacy_finish_reason, legacy_id, ChatCompletionRequest, CompletionRequest, LegacyLogprobs, TextChoice,
     TextCompletion, WireUsage,
 };
-use crate::gateway::{self, ChatCtx, ChatError, ChatStream, Outcome, Reply, StreamInfo, Streamed};
-use crate::providers::passthrough::header_value;
+use crate::gateway::{self, ChatCtx, ChatStream, Outcome, Reply, StreamInfo, Streamed};
 use crate::state::Principal;
 
 #[derive(Deserialize, Default)]
@@ -74,33 +73,15 @@ pub(super) async fn completions(
         endpoint: "/v1/completions",
     };
     let (result, explain) = gateway::chat(&app, ctx, req, &opts, content).await;
-    let dropped = dropped_params(&result);
+    let dropped = super::inbound::dropped_params(&result);
     let mut resp = match result {
         Ok(Reply::Full(r, _)) => Json(TextCompletion::from_chat(&r, echo.as_deref())).into_response(),
         Ok(Reply::Stream(s)) => super::sse::response(text_body(s, echo)),
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());
-    dropped_header(&dropped, resp.headers_mut());
+    super::inbound::dropped_header(&dropped, resp.headers_mut());
     resp
-}
-
-/// What the upstream that answered did not receive of the request, as the service worked it out
-/// for that upstream's attempt (the inbound format's drops included); nothing when none
-/// answered.
-pub(super) fn dropped_params(result: &Result<Reply, ChatError>) -> Vec<String> {
-    match result {
-        Ok(Reply::Full(_, outcome)) => outcome.dropped_params.clone(),
-        Ok(Reply::Stream(s)) => s.info.dropped_params.clone(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// `x-layerr-dropped-params: a, b`, when anything was dropped.
-pub(super) fn dropped_header(dropped: &[String], h: &mut HeaderMap) {
-    if let Some(v) = header_value(dropped).and_then(|v| HeaderValue::from_str(&v).ok()) {
-        h.insert("x-layerr-dropped-params", v);
-    }
 }
 
 /// Frames one stream's events as legacy `text_completion` chunks. The upstream's

@@ -1,15 +1,17 @@
-//! What every inbound LLM API (chat completions, legacy completions, Responses, Messages) reads
-//! alike: the `layerr` extension from the body, completed by `x-layerr-*` headers for clients that
-//! cannot add body fields (Claude Code, Codex, Cursor).
+//! What every inbound LLM API (chat completions, legacy completions, Responses, Messages) does
+//! alike: reads the `layerr` extension from the body, completed by `x-layerr-*` headers for
+//! clients that cannot add body fields (Claude Code, Codex, Cursor), and reports the parameters
+//! the answering upstream did not receive in `x-layerr-dropped-params`.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use layerr_domain::workspace::types::FallbackMode;
 
 use super::error::ApiError;
 use crate::api::openai::LayerrOptions;
-use crate::gateway::ChatOptions;
+use crate::gateway::{ChatError, ChatOptions, Reply};
+use crate::providers::passthrough::header_value;
 
 /// The routing options of one request: the body's `layerr` field wins over a header.
 /// `x-layerr-strategy` names a strategy, `x-layerr-fallback` a fallback mode (`strict`,
@@ -33,4 +35,22 @@ pub(super) fn options(body: Option<&LayerrOptions>, h: &HeaderMap) -> Result<Cha
         opts.explain |= matches!(e.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
     }
     Ok(opts)
+}
+
+/// What the upstream that answered did not receive of the request, as the service worked it out
+/// for that upstream's attempt (the inbound format's drops included); nothing when none
+/// answered.
+pub(super) fn dropped_params(result: &Result<Reply, ChatError>) -> Vec<String> {
+    match result {
+        Ok(Reply::Full(_, outcome)) => outcome.dropped_params.clone(),
+        Ok(Reply::Stream(s)) => s.info.dropped_params.clone(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `x-layerr-dropped-params: a, b`, when anything was dropped.
+pub(super) fn dropped_header(dropped: &[String], h: &mut HeaderMap) {
+    if let Some(v) = header_value(dropped).and_then(|v| HeaderValue::from_str(&v).ok()) {
+        h.insert("x-layerr-dropped-params", v);
+    }
 }

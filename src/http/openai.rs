@@ -70,14 +70,14 @@ async fn chat_completions(
         endpoint: "/v1/chat/completions",
     };
     let (result, explain) = gateway::chat(&app, ctx, req, &opts, content).await;
-    let dropped = super::completions::dropped_params(&result);
+    let dropped = super::inbound::dropped_params(&result);
     let mut resp = match result {
         Ok(Reply::Full(r, _)) => Json(ChatCompletion::from_canonical(&r)).into_response(),
         Ok(Reply::Stream(s)) => super::sse::response(super::sse::openai_body(s)),
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());
-    super::completions::dropped_header(&dropped, resp.headers_mut());
+    super::inbound::dropped_header(&dropped, resp.headers_mut());
     resp
 }
 

@@ -314,7 +314,7 @@ async fn create(
     let ctx =
         ChatCtx { key_id: p.key_id().to_string(), workspace: ws, request_id: rid.0.clone(), endpoint: "/v1/responses" };
     let (result, explain) = gateway::chat(&app, ctx, req, &opts, content).await;
-    let dropped = super::completions::dropped_params(&result);
+    let dropped = super::inbound::dropped_params(&result);
     let trace = explain.trace_id.replace('-', "");
     let echo = Echo::of(&body);
     let keep = echo.store.then(|| Keep {
@@ -363,7 +363,7 @@ async fn create(
         Err(e) => ApiError::from(e).into_response(),
     };
     super::explain::headers(&explain, resp.headers_mut());
-    super::completions::dropped_header(&dropped, resp.headers_mut());
+    super::inbound::dropped_header(&dropped, resp.headers_mut());
     Ok(resp)
 }
 
