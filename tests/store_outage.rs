@@ -103,7 +103,9 @@ async fn an_outage_sheds_new_requests_fast_and_recovers_without_a_restart() {
             }
             503 => {
                 assert_store_unavailable(&a);
-                assert!(a.took < Duration::from_millis(500), "a refusal took {:?}", a.took);
+                // A full queue is waited on for up to 500 ms before the refusal (queueFull); a
+                // failing store is refused at once. Either is far from the outage's length.
+                assert!(a.took < Duration::from_millis(1000), "a refusal took {:?}", a.took);
                 shed += 1;
                 last = a.body;
             }
