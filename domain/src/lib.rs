@@ -7,6 +7,7 @@ pub mod keys;
 pub mod money;
 pub mod provider;
 pub mod response;
+pub mod secret;
 pub mod simulation;
 pub mod strategy;
 pub mod trace;

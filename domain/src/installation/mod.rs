@@ -1,5 +1,6 @@
-//! The Installation aggregate (one per deployment, id `installation`): admin keys. The bootstrap
-//! key is issued at most once, so two nodes starting together cannot both mint one.
+//! The Installation aggregate (one per deployment, id `installation`): admin keys, and the record
+//! of master-key rotations (key ids only). The bootstrap key is issued at most once, so two nodes
+//! starting together cannot both mint one.
 
 #[cfg(test)]
 mod tests;
@@ -31,13 +32,35 @@ pub enum InstallationCommand {
         key_id: String,
         at: DateTime<Utc>,
     },
+    /// Every stored data key is now wrapped by master key `to` (ids only, never key material).
+    RecordMasterKeyRotation {
+        from: Vec<String>,
+        to: String,
+        rewrapped: u32,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all_fields = "camelCase")]
 pub enum InstallationEvent {
-    AdminKeyIssued { key: KeyRecord, bootstrap: bool, at: DateTime<Utc> },
-    AdminKeyRevoked { key_id: String, at: DateTime<Utc> },
+    AdminKeyIssued {
+        key: KeyRecord,
+        bootstrap: bool,
+        at: DateTime<Utc>,
+    },
+    AdminKeyRevoked {
+        key_id: String,
+        at: DateTime<Utc>,
+    },
+    /// `before`: the master keys that wrapped data keys until now; `after`: the one that wraps
+    /// them all now; `rewrapped`: how many data keys moved.
+    MasterKeyRotated {
+        before: Vec<String>,
+        after: String,
+        rewrapped: u32,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for InstallationEvent {
@@ -45,6 +68,7 @@ impl DomainEvent for InstallationEvent {
         match self {
             InstallationEvent::AdminKeyIssued { .. } => "AdminKeyIssued",
             InstallationEvent::AdminKeyRevoked { .. } => "AdminKeyRevoked",
+            InstallationEvent::MasterKeyRotated { .. } => "MasterKeyRotated",
         }
         .to_string()
     }
@@ -105,6 +129,12 @@ impl Aggregate for Installation {
                 Some(true) => return Ok(()),
                 Some(false) => InstallationEvent::AdminKeyRevoked { key_id, at },
             },
+            InstallationCommand::RecordMasterKeyRotation { from, to, rewrapped, at } => {
+                if to.is_empty() || from.iter().any(String::is_empty) {
+                    return Err(InstallationError::Invalid("master key ids must not be empty".into()));
+                }
+                InstallationEvent::MasterKeyRotated { before: from, after: to, rewrapped, at }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -118,6 +148,7 @@ impl Aggregate for Installation {
             InstallationEvent::AdminKeyRevoked { key_id, .. } => {
                 self.admin_keys.insert(key_id, true);
             }
+            InstallationEvent::MasterKeyRotated { .. } => {}
         }
     }
 }

@@ -53,3 +53,21 @@ fn a_malformed_key_record_is_refused() {
         .when(InstallationCommand::IssueAdminKey { key: bad, at: at() })
         .then_expect_error(InstallationError::Invalid("hash must be 64 hex characters".into()));
 }
+
+#[test]
+fn a_master_key_rotation_is_recorded_by_key_ids() {
+    F::with(())
+        .given_no_previous_events()
+        .when(InstallationCommand::RecordMasterKeyRotation {
+            from: vec!["mk-1".into()],
+            to: "mk-2".into(),
+            rewrapped: 3,
+            at: at(),
+        })
+        .then_expect_events(vec![InstallationEvent::MasterKeyRotated {
+            before: vec!["mk-1".into()],
+            after: "mk-2".into(),
+            rewrapped: 3,
+            at: at(),
+        }]);
+}

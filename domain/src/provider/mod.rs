@@ -27,9 +27,16 @@ pub const PROVIDER_TYPES: &[&str] = &["openai", "anthropic", "ollama", "gemini",
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialRef {
+    /// The encrypted row of the provider's own key; for a named secret, the secret's id.
     pub secret_id: String,
-    /// A short hash of the secret, so a rotation is visible without the secret.
+    /// A short hash of the secret, so a rotation is visible without the secret (for a named
+    /// secret: its fingerprint when it was referenced; its rotations are the secret's events).
     pub fingerprint: String,
+    /// `secretRef`: the credential is the named secret `secret_id` (`/api/admin/secrets`), and
+    /// follows its rotations. Added in 1.3 (settings events) and 1.1 (`ProviderCredentialChanged`);
+    /// absent means false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub named: bool,
 }
 
 /// Who set a provider's base URL: an admin (the operator vouches for wherever it points) or a
@@ -214,8 +221,8 @@ impl DomainEvent for ProviderEvent {
     fn event_version(&self) -> String {
         match self {
             ProviderEvent::ProviderRegistered { .. } | ProviderEvent::ProviderUpdated { .. } => SETTINGS_EVENT_VERSION,
-            ProviderEvent::ProviderRemoved { .. } => "1.1",
-            ProviderEvent::ProviderCredentialChanged { .. } | ProviderEvent::ProviderTested { .. } => "1.0",
+            ProviderEvent::ProviderRemoved { .. } | ProviderEvent::ProviderCredentialChanged { .. } => "1.1",
+            ProviderEvent::ProviderTested { .. } => "1.0",
         }
         .to_string()
     }

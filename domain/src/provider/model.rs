@@ -115,9 +115,10 @@ pub struct ModelOverride {
     pub note: Option<String>,
 }
 
-/// The version `ProviderRegistered` and `ProviderUpdated` are written at: 1.2 holds
-/// `modelOverrides` as typed [`ModelOverride`]s (1.1 added `incarnation` and `urlSource`).
-pub const SETTINGS_EVENT_VERSION: &str = "1.2";
+/// The version `ProviderRegistered` and `ProviderUpdated` are written at: 1.3 added the optional
+/// `credential.named` (a `secretRef`), 1.2 holds `modelOverrides` as typed [`ModelOverride`]s
+/// (1.1 added `incarnation` and `urlSource`).
+pub const SETTINGS_EVENT_VERSION: &str = "1.3";
 
 /// Brings a stored provider event's payload up to the version this code reads. Versions 1.0 and
 /// 1.1 of `ProviderRegistered` and `ProviderUpdated` held `modelOverrides` as free JSON, which the

@@ -17,7 +17,7 @@ fn settings() -> ProviderSettings {
         models: vec!["gpt-4o".into(), "gpt-4o-mini".into()],
         status: ProviderStatus::Active,
         workspace: None,
-        credential: Some(CredentialRef { secret_id: "sec_1".into(), fingerprint: "ab12".into() }),
+        credential: Some(CredentialRef { secret_id: "sec_1".into(), fingerprint: "ab12".into(), named: false }),
         model_overrides: vec![],
     }
 }
@@ -105,7 +105,7 @@ fn update_records_before_and_after_and_no_op_is_silent() {
 
 #[test]
 fn credential_rotation_and_removal() {
-    let new = CredentialRef { secret_id: "sec_2".into(), fingerprint: "cd34".into() };
+    let new = CredentialRef { secret_id: "sec_2".into(), fingerprint: "cd34".into(), named: false };
     F::with(())
         .given(vec![registered()])
         .when(ProviderCommand::SetCredential { credential: Some(new.clone()), at: at() })
@@ -312,7 +312,7 @@ fn version_1_0_and_1_1_overrides_are_upcast_to_typed_ones() {
 }
 
 #[test]
-fn version_1_2_is_written_and_reads_as_written() {
+fn version_1_3_is_written_and_reads_as_written() {
     let e = ProviderEvent::ProviderRegistered {
         id: "openai-prod".into(),
         settings: ProviderSettings { model_overrides: typed_overrides(), ..settings() },
@@ -320,17 +320,31 @@ fn version_1_2_is_written_and_reads_as_written() {
         url_source: Some(UrlSource::Workspace),
         at: at(),
     };
-    assert_eq!(e.event_version(), "1.2");
+    assert_eq!(e.event_version(), "1.3");
     let mut payload = serde_json::to_value(&e).unwrap();
     // Absent fields stay absent: an override reads back as it was given.
     assert_eq!(
         payload["ProviderRegistered"]["settings"]["modelOverrides"][0],
         serde_json::json!({"id": "gpt-4o", "inputPerMtok": 1_000_000, "quality": {"coding": 0.9}})
     );
-    assert!(!crate::upcast(Provider::TYPE, "ProviderRegistered", "1.2", &mut payload));
+    assert!(!crate::upcast(Provider::TYPE, "ProviderRegistered", "1.3", &mut payload));
     assert_eq!(serde_json::from_value::<ProviderEvent>(payload).unwrap(), e);
     // Only the settings events changed version.
     assert_eq!(ProviderEvent::ProviderRemoved { reason: None, at: at() }.event_version(), "1.1");
+}
+
+#[test]
+fn a_secret_ref_credential_is_marked_and_older_credentials_read_as_own_keys() {
+    let named = CredentialRef { secret_id: "openai-key".into(), fingerprint: "ab12".into(), named: true };
+    let v = serde_json::to_value(&named).unwrap();
+    assert_eq!(v, serde_json::json!({"secretId": "openai-key", "fingerprint": "ab12", "named": true}));
+    // 1.0 credentials (and own keys now) carry no `named`.
+    let own: CredentialRef =
+        serde_json::from_value(serde_json::json!({"secretId": "sec_1", "fingerprint": "ab"})).unwrap();
+    assert!(!own.named);
+    assert_eq!(serde_json::to_value(&own).unwrap(), serde_json::json!({"secretId": "sec_1", "fingerprint": "ab"}));
+    let changed = ProviderEvent::ProviderCredentialChanged { before: None, after: Some(named), at: at() };
+    assert_eq!(changed.event_version(), "1.1");
 }
 
 #[test]
