@@ -181,7 +181,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
 const BOOL_KEYS: &[&str] = &["egress.allow_private"];
 
 /// Variables read elsewhere, so not unknown.
-const ENV_OTHER: &[&str] = &["LAYERR_CONFIG", "LAYERR_ADMIN_KEY", "LAYERR_MASTER_KEY"];
+const ENV_OTHER: &[&str] = &["LAYERR_CONFIG", "LAYERR_ADMIN_KEY", "LAYERR_MASTER_KEY", "LAYERR_MASTER_KEY_PREVIOUS"];
 
 const NUMERIC_KEYS: &[&str] = &[
     "server.max_body_bytes",

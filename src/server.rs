@@ -61,8 +61,16 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     hot.set_egress_policy(egress.clone());
     hot.catch_up(&db).await.context("cannot read the event feed")?;
     let master = std::env::var(crate::secrets::MASTER_KEY_ENV).ok();
-    let secrets = Arc::new(crate::secrets::SecretBox::load_or_create(master.as_deref(), &config.store.data_dir)?);
+    let previous = std::env::var(crate::secrets::PREVIOUS_KEYS_ENV).ok();
+    let secrets =
+        Arc::new(crate::secrets::SecretBox::load(master.as_deref(), previous.as_deref(), &config.store.data_dir)?);
+    if let Some(wanted) = hot.master_key_rotated_to() {
+        if !secrets.follow_master(&wanted)? {
+            tracing::warn!(master_key = %wanted, "the latest master-key rotation moved every data key to a master key                 this node does not hold; secrets written since will not open here");
+        }
+    }
     secrets.ensure_loaded(&db, &hot.credential_ids()).await.context("cannot load provider credentials")?;
+    secrets.sync_named(&db, &hot.secret_rows()).await.context("cannot load the named secrets")?;
     let store = EventStore::new(db.clone(), hot.clone());
 
     if hot.workspace(DEFAULT_WORKSPACE).is_none() {
@@ -139,9 +147,23 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
                 if let Err(e) = feed_hot.catch_up(&feed_db).await {
                     tracing::warn!(error = %e, "in-memory state could not read the feed; retrying");
                 }
-                // Credentials of providers registered elsewhere are loaded off the request path.
+                // A master key another node rotated to (the key file read again).
+                if let Some(wanted) = feed_hot.master_key_rotated_to() {
+                    match feed_secrets.follow_master(&wanted) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(master_key = %wanted, "not holding the master key another node rotated to")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "the master key file could not be read again"),
+                    }
+                }
+                // Credentials of providers registered elsewhere, and named secrets' new values,
+                // are loaded off the request path.
                 if let Err(e) = feed_secrets.ensure_loaded(&feed_db, &feed_hot.credential_ids()).await {
                     tracing::warn!(error = %e, "provider credentials could not be loaded");
+                }
+                if let Err(e) = feed_secrets.sync_named(&feed_db, &feed_hot.secret_rows()).await {
+                    tracing::warn!(error = %e, "named secrets could not be loaded");
                 }
             };
             tokio::select! {

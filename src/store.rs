@@ -15,6 +15,7 @@ use layerr_domain::conversation::Conversation;
 use layerr_domain::installation::Installation;
 use layerr_domain::meta;
 use layerr_domain::provider::Provider;
+use layerr_domain::secret::Secret;
 use layerr_domain::simulation::Simulation;
 use layerr_domain::strategy::Strategy;
 use layerr_domain::workspace::Workspace;
@@ -197,6 +198,8 @@ pub struct EventStore {
     pub installation: Cqrs<Installation>,
     pub providers: Cqrs<Provider>,
     pub strategies: Cqrs<Strategy>,
+    /// Named secrets (metadata events only; values in the `secrets` table).
+    pub secrets: Cqrs<Secret>,
     pub conversations: Cqrs<Conversation>,
     pub simulations: Cqrs<Simulation>,
     /// Stored answers of the Responses API (`previous_response_id`).
@@ -217,7 +220,8 @@ impl EventStore {
             workspaces: Cqrs::new(&db, vec![Box::new(HotQuery(hot.clone()))], ()),
             installation: Cqrs::new(&db, vec![Box::new(HotQuery(hot.clone()))], ()),
             providers: Cqrs::new(&db, vec![Box::new(HotQuery(hot.clone()))], ()),
-            strategies: Cqrs::new(&db, vec![Box::new(HotQuery(hot))], ()),
+            strategies: Cqrs::new(&db, vec![Box::new(HotQuery(hot.clone()))], ()),
+            secrets: Cqrs::new(&db, vec![Box::new(HotQuery(hot))], ()),
             // Read through `load` and the `conversations` projection; nothing in memory follows it.
             conversations: Cqrs::new(&db, vec![], ()),
             // Read through `load` (GET /api/economics/simulate/{id}); nothing in memory follows it.

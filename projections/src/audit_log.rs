@@ -16,9 +16,10 @@ use crate::runner::Projector;
 pub const NAME: &str = "audit_log";
 
 /// Aggregates whose events are configuration changes: every aggregate of the domain but `Trace`,
-/// `Conversation` and `Simulation`, which record requests, chats and simulation runs. (Secrets
-/// are rows of their own table, not an aggregate: a key's change shows as its provider's event.)
-const AUDITED: &[&str] = &["Workspace", "Installation", "Provider", "Strategy"];
+/// `Conversation` and `Simulation`, which record requests, chats and simulation runs. (A
+/// provider's own key shows as its provider's event; named secrets have their own aggregate,
+/// whose events hold ids, fingerprints and master key ids only.)
+const AUDITED: &[&str] = &["Workspace", "Installation", "Provider", "Strategy", "Secret"];
 
 pub struct AuditLog;
 
@@ -58,12 +59,13 @@ fn redact_urls(v: serde_json::Value) -> serde_json::Value {
 /// The event as the domain reads it (through `StoredEvent::decode`, so an older version is
 /// upcast first), back as JSON: the audit shows every row in the current vocabulary.
 fn decoded(e: &StoredEvent) -> Result<serde_json::Value, DbError> {
-    use layerr_domain::{installation, provider, strategy, workspace};
+    use layerr_domain::{installation, provider, secret, strategy, workspace};
     let typed = match e.aggregate_type.as_str() {
         "Workspace" => serde_json::to_value(e.decode::<workspace::WorkspaceEvent>()?),
         "Installation" => serde_json::to_value(e.decode::<installation::InstallationEvent>()?),
         "Provider" => serde_json::to_value(e.decode::<provider::ProviderEvent>()?),
         "Strategy" => serde_json::to_value(e.decode::<strategy::StrategyEvent>()?),
+        "Secret" => serde_json::to_value(e.decode::<secret::SecretEvent>()?),
         other => return Err(DbError::Data(format!("the audit log does not read {other} events"))),
     };
     typed.map_err(|x| DbError::Data(format!("event {} ({}): {x}", e.position(), e.event_type)))

@@ -100,6 +100,11 @@ const PG_MIGRATIONS: &[Migration] = &[
         name: "trace_vocabulary",
         sql: include_str!("../../migrations/postgres/0008_trace_vocabulary.sql"),
     },
+    Migration {
+        version: 9,
+        name: "secret_envelopes",
+        sql: include_str!("../../migrations/postgres/0009_secret_envelopes.sql"),
+    },
 ];
 
 const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -121,6 +126,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         version: 8,
         name: "trace_vocabulary",
         sql: include_str!("../../migrations/sqlite/0008_trace_vocabulary.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "secret_envelopes",
+        sql: include_str!("../../migrations/sqlite/0009_secret_envelopes.sql"),
     },
 ];
 

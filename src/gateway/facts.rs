@@ -110,5 +110,5 @@ pub fn upstream<'a>(
 
 /// The provider's credential, from the secrets held in memory.
 pub fn api_key(secrets: &crate::secrets::SecretBox, p: &ProviderView) -> Option<secrecy::SecretString> {
-    p.settings.credential.as_ref().and_then(|c| secrets.get(&c.secret_id))
+    p.settings.credential.as_ref().and_then(|c| secrets.resolve(c))
 }

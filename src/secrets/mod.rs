@@ -1,14 +1,19 @@
-//! Secrets at rest: provider credentials encrypted with XChaCha20-Poly1305 under the master key
-//! (`LAYERR_MASTER_KEY`, 64 hex characters, or a key file created once in the data directory with
-//! mode 0600). Events carry a secret's id and fingerprint only; plaintext lives in memory as
-//! `SecretString` and never reaches a log, an event or a response.
+//! Secrets at rest: provider keys and named secrets (`/api/admin/secrets`), each in a row of the
+//! `secrets` table under envelope encryption (`keyring`: a data key per row, wrapped by a
+//! versioned master key). Plaintext lives in memory only, as `SecretString`, loaded off the
+//! request path (at start, by the feed follower, or by the command that stored it) and never
+//! reaches a log, an event or a response; events carry ids, fingerprints and master key ids.
+//!
+//! A named secret's current value is found through a pointer (secret id -> row), moved when the
+//! in-memory state shows a rotation: the next request after it uses the new value, a request
+//! already under way keeps the one it read, and none finds no value.
+
+pub mod keyring;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use anyhow::Context;
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use parking_lot::RwLock;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -17,12 +22,20 @@ use sqlx::Row;
 use layerr_domain::provider::CredentialRef;
 use layerr_projections::{Db, DbError};
 
-pub const MASTER_KEY_ENV: &str = "LAYERR_MASTER_KEY";
+use crate::state::SecretPointer;
+pub use keyring::{KeySource, Keyring, MASTER_KEY_ENV, PREVIOUS_KEYS_ENV};
+use keyring::{SealedRow, StoredRow};
 
 pub struct SecretBox {
-    cipher: XChaCha20Poly1305,
-    /// Decrypted secrets by id: filled when stored here or loaded from the table.
+    keyring: RwLock<Arc<Keyring>>,
+    /// Decrypted values by row id: filled when stored here or loaded from the table.
     cache: RwLock<HashMap<String, SecretString>>,
+    /// Named secret id -> (version, the row of its value; `None` once deleted).
+    named: RwLock<HashMap<String, (u32, Option<String>)>>,
+    /// The last master key [`SecretBox::follow_master`] was asked for, and whether it is held.
+    followed: RwLock<Option<(String, bool)>>,
+    /// One master-key rotation at a time on this node.
+    rotation: tokio::sync::Mutex<()>,
 }
 
 /// A short, non-reversible tag of a secret: shows a rotation without revealing anything.
@@ -30,55 +43,107 @@ pub fn fingerprint(plaintext: &str) -> String {
     hex::encode(&Sha256::digest(plaintext.as_bytes())[..6])
 }
 
+/// A value stored for a named secret: where, and under which master key.
+pub struct Stored {
+    pub storage_id: String,
+    pub fingerprint: String,
+    pub master_key_id: String,
+}
+
+/// What a master-key rotation did.
+#[derive(Debug, Clone)]
+pub struct Rewrapped {
+    /// The master keys rows were wrapped by before (`legacy` for rows from before envelopes).
+    pub from: Vec<String>,
+    pub to: String,
+    /// Rows moved to `to`.
+    pub rows: Vec<String>,
+    /// Rows no key of the ring opens (left as they are, reported).
+    pub unreadable: Vec<String>,
+    /// A new key was generated (key file) rather than the current one reused (environment).
+    pub generated: bool,
+}
+
+fn new_row_id() -> String {
+    format!("sec_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn enc_failed() -> DbError {
+    DbError::Data("encryption failed".into())
+}
+
 impl SecretBox {
-    pub fn new(key: [u8; 32]) -> SecretBox {
-        SecretBox { cipher: XChaCha20Poly1305::new(&key.into()), cache: RwLock::new(HashMap::new()) }
+    pub fn new(keyring: Keyring) -> SecretBox {
+        SecretBox {
+            keyring: RwLock::new(Arc::new(keyring)),
+            cache: RwLock::new(HashMap::new()),
+            named: RwLock::new(HashMap::new()),
+            followed: RwLock::new(None),
+            rotation: tokio::sync::Mutex::new(()),
+        }
     }
 
-    /// The master key from the environment, else from (or newly into) `data_dir/master.key`.
-    pub fn load_or_create(env_value: Option<&str>, data_dir: &Path) -> anyhow::Result<SecretBox> {
-        if let Some(v) = env_value {
-            return Ok(SecretBox::new(parse_key(v).context("LAYERR_MASTER_KEY must be 64 hex characters")?));
-        }
-        let path = data_dir.join("master.key");
-        if path.exists() {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            return Ok(SecretBox::new(
-                parse_key(text.trim()).with_context(|| format!("{} is not a valid key", path.display()))?,
-            ));
-        }
-        std::fs::create_dir_all(data_dir)?;
-        let key: [u8; 32] = XChaCha20Poly1305::generate_key(&mut OsRng).into();
-        write_private(&path, &hex::encode(key))?;
-        tracing::info!(path = %path.display(), "created a new master key for secrets at rest");
-        Ok(SecretBox::new(key))
+    /// The master keys from the environment, else from (or newly into) `data_dir/master.key`.
+    pub fn load(current: Option<&str>, previous: Option<&str>, data_dir: &Path) -> anyhow::Result<SecretBox> {
+        Ok(SecretBox::new(Keyring::load(current, previous, data_dir)?))
     }
 
-    /// Encrypts and stores a secret; returns the reference events may carry.
-    pub async fn store(&self, db: &Db, plaintext: &str, workspace: Option<&str>) -> Result<CredentialRef, DbError> {
-        let id = format!("sec_{}", uuid::Uuid::now_v7().simple());
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ciphertext =
-            self.cipher.encrypt(&nonce, plaintext.as_bytes()).map_err(|_| DbError::Data("encryption failed".into()))?;
-        let fp = fingerprint(plaintext);
+    fn ring(&self) -> Arc<Keyring> {
+        self.keyring.read().clone()
+    }
+
+    pub fn current_key_id(&self) -> String {
+        self.ring().current_id().to_string()
+    }
+
+    pub fn key_ids(&self) -> Vec<String> {
+        self.ring().ids()
+    }
+
+    pub fn key_source(&self) -> &'static str {
+        self.ring().source.as_str()
+    }
+
+    async fn insert_row(&self, db: &Db, id: &str, plaintext: &str, workspace: Option<&str>) -> Result<String, DbError> {
+        let ring = self.ring();
+        let s = ring.seal(id, plaintext.as_bytes()).ok_or_else(enc_failed)?;
         sqlx::query(
-            "INSERT INTO secrets (id, workspace, nonce, ciphertext, fingerprint, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO secrets (id, workspace, nonce, ciphertext, fingerprint, created_at_ms, key_id, wrap_nonce, \
+             wrapped_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(&id)
+        .bind(id)
         .bind(workspace.map(str::to_string))
-        .bind(hex::encode(nonce))
-        .bind(hex::encode(ciphertext))
-        .bind(&fp)
+        .bind(&s.nonce)
+        .bind(&s.ciphertext)
+        .bind(fingerprint(plaintext))
         .bind(chrono::Utc::now().timestamp_millis())
+        .bind(&s.key_id)
+        .bind(&s.wrap_nonce)
+        .bind(&s.wrapped_key)
         .execute(&db.any)
         .await?;
-        self.cache.write().insert(id.clone(), SecretString::from(plaintext.to_string()));
-        Ok(CredentialRef { secret_id: id, fingerprint: fp })
+        self.cache.write().insert(id.to_string(), SecretString::from(plaintext.to_string()));
+        Ok(s.key_id)
     }
 
-    /// Deletes secrets at rest and from this node's memory: those no provider references any
-    /// more (a removed provider's, a rotated-away key). Other nodes drop theirs at restart; no
-    /// live provider points at them meanwhile.
+    /// Encrypts and stores a provider's own key; returns the reference events may carry.
+    pub async fn store(&self, db: &Db, plaintext: &str, workspace: Option<&str>) -> Result<CredentialRef, DbError> {
+        let id = new_row_id();
+        self.insert_row(db, &id, plaintext, workspace).await?;
+        Ok(CredentialRef { secret_id: id, fingerprint: fingerprint(plaintext), named: false })
+    }
+
+    /// Encrypts and stores a value of a named secret (installation-level: no workspace). The
+    /// pointer moves when the in-memory state shows the event ([`SecretBox::sync_named`]).
+    pub async fn store_named(&self, db: &Db, plaintext: &str) -> Result<Stored, DbError> {
+        let storage_id = new_row_id();
+        let master_key_id = self.insert_row(db, &storage_id, plaintext, None).await?;
+        Ok(Stored { storage_id, fingerprint: fingerprint(plaintext), master_key_id })
+    }
+
+    /// Deletes secrets at rest and from this node's memory: those nothing references any more (a
+    /// removed provider's, a rotated-away key or value). Other nodes drop theirs at restart, or
+    /// (named secrets' values) when they follow the rotation; nothing points at them meanwhile.
     pub async fn delete(&self, db: &Db, ids: &[String]) -> Result<(), DbError> {
         for id in ids {
             sqlx::query("DELETE FROM secrets WHERE id = $1").bind(id).execute(&db.any).await?;
@@ -105,40 +170,145 @@ impl SecretBox {
         self.cache.read().get(id).cloned()
     }
 
+    /// A provider's credential, from memory: its own key, or a named secret's current value.
+    pub fn resolve(&self, c: &CredentialRef) -> Option<SecretString> {
+        if !c.named {
+            return self.get(&c.secret_id);
+        }
+        let row = self.named.read().get(&c.secret_id).and_then(|(_, r)| r.clone())?;
+        self.get(&row)
+    }
+
+    async fn read_row(db: &Db, id: &str) -> Result<Option<StoredRow>, DbError> {
+        let row =
+            sqlx::query("SELECT id, nonce, ciphertext, key_id, wrap_nonce, wrapped_key FROM secrets WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&db.any)
+                .await?;
+        row.map(|r| stored_row(&r)).transpose()
+    }
+
     /// Loads (and decrypts) any of `ids` not yet in memory.
     pub async fn ensure_loaded(&self, db: &Db, ids: &[String]) -> Result<(), DbError> {
         for id in ids {
             if self.cache.read().contains_key(id) {
                 continue;
             }
-            let row = sqlx::query("SELECT nonce, ciphertext FROM secrets WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&db.any)
-                .await?;
-            let Some(row) = row else {
-                tracing::warn!(secret = %id, "secret referenced by a provider is missing");
+            let Some(row) = Self::read_row(db, id).await? else {
+                tracing::warn!(secret = %id, "a referenced secret is missing at rest");
                 continue;
             };
-            let nonce: String = row.try_get("nonce")?;
-            let ct: String = row.try_get("ciphertext")?;
-            let plain = self.decrypt(&nonce, &ct).ok_or_else(|| {
+            let plain = self.ring().open(&row).ok_or_else(|| {
                 DbError::Data(format!(
-                    "secret {id} does not decrypt with this master key (was LAYERR_MASTER_KEY changed?)"
+                    "secret {id} does not open with any master key held here (is the key that wraps it missing \
+                     from LAYERR_MASTER_KEY / LAYERR_MASTER_KEY_PREVIOUS or the key file?)"
                 ))
             })?;
-            self.cache.write().insert(id.clone(), plain);
+            let text =
+                String::from_utf8(plain.to_vec()).map_err(|_| DbError::Data(format!("secret {id} is not text")))?;
+            self.cache.write().insert(id.clone(), SecretString::from(text));
         }
         Ok(())
     }
 
-    fn decrypt(&self, nonce_hex: &str, ct_hex: &str) -> Option<SecretString> {
-        let nonce = hex::decode(nonce_hex).ok()?;
-        if nonce.len() != 24 {
-            return None;
+    /// Points each named secret at the row of its current value (from the in-memory state),
+    /// loading rows not yet held; a deleted secret's pointer goes. A pointer only moves to a
+    /// higher version (or the same version's deletion), so a caller holding an older copy of the
+    /// list (the feed follower, racing a rotation's own command) never moves it back. A row is
+    /// loaded before the pointer moves, so a lookup always finds a value.
+    pub async fn sync_named(&self, db: &Db, current: &[SecretPointer]) -> Result<(), DbError> {
+        let mut first_error = None;
+        for p in current {
+            let held = self.named.read().get(&p.id).cloned();
+            if held.as_ref().is_some_and(|(v, r)| *v > p.version || (*v == p.version && r.as_ref() == p.row.as_ref())) {
+                continue;
+            }
+            if let Some(row) = &p.row {
+                if let Err(e) = self.ensure_loaded(db, std::slice::from_ref(row)).await {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+                if !self.cache.read().contains_key(row) {
+                    continue;
+                }
+            }
+            let replaced = {
+                let mut named = self.named.write();
+                match named.get(&p.id) {
+                    Some((v, _)) if *v > p.version => None,
+                    _ => named.insert(p.id.clone(), (p.version, p.row.clone())),
+                }
+            };
+            if let Some((_, Some(old))) = replaced.filter(|(_, r)| r.as_ref() != p.row.as_ref()) {
+                self.cache.write().remove(&old);
+            }
         }
-        let ct = hex::decode(ct_hex).ok()?;
-        let plain = self.cipher.decrypt(XNonce::from_slice(&nonce), ct.as_slice()).ok()?;
-        String::from_utf8(plain).ok().map(SecretString::from)
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Follows another node's master-key rotation: the key file read again when `wanted` is not
+    /// the current key here. Returns whether `wanted` is now held.
+    /// Asked again for the same key, it answers from memory (the feed follower asks each round).
+    pub fn follow_master(&self, wanted: &str) -> anyhow::Result<bool> {
+        if let Some((id, held)) = self.followed.read().as_ref() {
+            if id == wanted {
+                return Ok(*held);
+            }
+        }
+        let ring = self.ring();
+        let mut held = ring.has(wanted);
+        if ring.current_id() != wanted {
+            if let Some(fresh) = ring.reload()? {
+                if fresh.has(wanted) {
+                    *self.keyring.write() = Arc::new(fresh);
+                    held = true;
+                }
+            }
+        }
+        *self.followed.write() = Some((wanted.to_string(), held));
+        Ok(held)
+    }
+
+    /// A master-key rotation: with the key file, a new key is generated and put first; with keys
+    /// from the environment, the current one stays. Then every row whose data key another key
+    /// wraps is re-wrapped by the current key (rows from before envelopes are sealed afresh), one
+    /// row per statement: a reader meanwhile finds either wrap, and both open, since the old key
+    /// stays in the ring. Values in memory do not change.
+    pub async fn rotate_master(&self, db: &Db) -> anyhow::Result<Rewrapped> {
+        let _one = self.rotation.lock().await;
+        let generated = match self.ring().with_new_key()? {
+            Some(fresh) => {
+                *self.keyring.write() = Arc::new(fresh);
+                true
+            }
+            None => false,
+        };
+        let ring = self.ring();
+        let to = ring.current_id().to_string();
+        *self.followed.write() = Some((to.clone(), true));
+        let ids = sqlx::query("SELECT id FROM secrets WHERE key_id IS NULL OR key_id <> $1 ORDER BY id")
+            .bind(&to)
+            .fetch_all(&db.any)
+            .await?;
+        let mut done =
+            Rewrapped { from: Vec::new(), to: to.clone(), rows: Vec::new(), unreadable: Vec::new(), generated };
+        for r in ids {
+            let id: String = r.try_get("id")?;
+            let Some(row) = Self::read_row(db, &id).await? else { continue };
+            let Some(s) = ring.rewrap(&row) else {
+                tracing::error!(secret = %id, "a stored secret opens with no master key held here; left as it is");
+                done.unreadable.push(id);
+                continue;
+            };
+            let from = row.key_id.clone().unwrap_or_else(|| "legacy".into());
+            if write_rewrap(db, &row, &s).await? {
+                if !done.from.contains(&from) {
+                    done.from.push(from);
+                }
+                done.rows.push(id);
+            }
+        }
+        Ok(done)
     }
 
     pub fn expose(s: &SecretString) -> &str {
@@ -146,23 +316,34 @@ impl SecretBox {
     }
 }
 
-fn parse_key(hex_key: &str) -> anyhow::Result<[u8; 32]> {
-    let bytes = hex::decode(hex_key.trim()).context("not hex")?;
-    bytes.try_into().map_err(|_| anyhow::anyhow!("the key must be 32 bytes"))
+fn stored_row(r: &sqlx::any::AnyRow) -> Result<StoredRow, DbError> {
+    Ok(StoredRow {
+        id: r.try_get("id")?,
+        nonce: r.try_get("nonce")?,
+        ciphertext: r.try_get("ciphertext")?,
+        key_id: r.try_get("key_id")?,
+        wrap_nonce: r.try_get("wrap_nonce")?,
+        wrapped_key: r.try_get("wrapped_key")?,
+    })
 }
 
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(contents.as_bytes())?;
-    Ok(())
+/// Replaces a row's envelope if the row is still as it was read (another node's rotation may
+/// have moved it first). Returns whether it was written.
+async fn write_rewrap(db: &Db, old: &StoredRow, s: &SealedRow) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE secrets SET nonce = $2, ciphertext = $3, key_id = $4, wrap_nonce = $5, wrapped_key = $6 \
+         WHERE id = $1 AND ciphertext = $7",
+    )
+    .bind(&old.id)
+    .bind(&s.nonce)
+    .bind(&s.ciphertext)
+    .bind(&s.key_id)
+    .bind(&s.wrap_nonce)
+    .bind(&s.wrapped_key)
+    .bind(&old.ciphertext)
+    .execute(&db.any)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[cfg(test)]
@@ -170,33 +351,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip_and_tamper_detection() {
-        let b = SecretBox::new([7u8; 32]);
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ct = b.cipher.encrypt(&nonce, b"sk-live-123".as_ref()).unwrap();
-        let (n, c) = (hex::encode(nonce), hex::encode(&ct));
-        assert_eq!(b.decrypt(&n, &c).unwrap().expose_secret(), "sk-live-123");
-        let mut bad = ct.clone();
-        bad[0] ^= 1;
-        assert!(b.decrypt(&n, &hex::encode(bad)).is_none());
-        assert!(SecretBox::new([8u8; 32]).decrypt(&n, &c).is_none());
+    fn fingerprints_differ_and_reveal_nothing() {
         assert_ne!(fingerprint("sk-live-123"), fingerprint("sk-live-124"));
         assert!(!fingerprint("sk-live-123").contains("sk-live"));
-    }
-
-    #[test]
-    fn key_file_is_created_once_and_private() {
-        let dir = tempfile::tempdir().unwrap();
-        SecretBox::load_or_create(None, dir.path()).unwrap();
-        let first = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
-        SecretBox::load_or_create(None, dir.path()).unwrap();
-        assert_eq!(first, std::fs::read_to_string(dir.path().join("master.key")).unwrap());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        assert!(SecretBox::load_or_create(Some("zz"), dir.path()).is_err());
+        assert_eq!(fingerprint("x").len(), 12);
     }
 }

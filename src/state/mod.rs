@@ -10,6 +10,7 @@
 //! answer depends only on the events, so a state rebuilt from the feed gives the same one.
 
 mod providers;
+mod secrets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use layerr_domain::installation::{Installation, InstallationEvent};
 use layerr_domain::keys::KeyRecord;
 use layerr_domain::provider::{Provider, ProviderEvent};
+use layerr_domain::secret::{Secret, SecretEvent};
 use layerr_domain::strategy::{Strategy as StrategyAgg, StrategyEvent, StrategySpec};
 use layerr_domain::workspace::types::{Limits, Profile, Restrictions, RuntimeProfile};
 use layerr_domain::workspace::{Workspace, WorkspaceEvent};
@@ -32,6 +34,7 @@ use crate::egress::EgressPolicy;
 use crate::keys::{hash_key, parse_hash, KeyHash};
 use providers::ProviderMeta;
 pub use providers::{ProviderEgress, ProviderView, ResolvedFacts};
+pub use secrets::{SecretPointer, SecretView};
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +106,10 @@ struct Inner {
     providers: BTreeMap<String, Arc<ProviderView>>,
     provider_meta: HashMap<String, ProviderMeta>,
     strategies: BTreeMap<String, StrategyView>,
+    /// Named secrets (metadata only).
+    secrets: BTreeMap<String, SecretView>,
+    /// The master key the latest `MasterKeyRotated` moved every data key to.
+    master_key: Option<String>,
     /// Live keys only: hash -> key id.
     live: HashMap<KeyHash, String>,
     keys: HashMap<String, KeyInfo>,
@@ -150,7 +157,7 @@ pub const ENV_ADMIN_KEY_ID: &str = "env-admin";
 
 /// The events the in-memory state reads (never the flood of traces).
 pub const INTEREST: Interest =
-    Interest { column: "aggregate_type", values: &["Workspace", "Installation", "Provider", "Strategy"] };
+    Interest { column: "aggregate_type", values: &["Workspace", "Installation", "Provider", "Strategy", "Secret"] };
 
 impl HotState {
     pub fn new() -> Arc<Self> {
@@ -296,6 +303,10 @@ impl HotState {
                 let ev: StrategyEvent = e.decode()?;
                 self.apply_strategy(&e.aggregate_id, e.sequence, &ev);
             }
+            Secret::TYPE => {
+                let ev: SecretEvent = e.decode()?;
+                self.apply_secret(&e.aggregate_id, e.sequence, &ev);
+            }
             _ => {}
         }
         Ok(())
@@ -378,6 +389,7 @@ impl HotState {
         match event {
             InstallationEvent::AdminKeyIssued { key, at, .. } => Self::add_key(inner, key, None, *at),
             InstallationEvent::AdminKeyRevoked { key_id, at } => Self::revoke(inner, key_id, *at),
+            InstallationEvent::MasterKeyRotated { after, .. } => inner.master_key = Some(after.clone()),
         }
     }
 
@@ -467,7 +479,8 @@ impl HotState {
             .providers
             .values()
             .filter(|p| p.settings.workspace.as_deref() == Some(workspace) && keep(inner.provider_disowned(p)))
-            .map(|p| (p.id.clone(), p.settings.credential.as_ref().map(|c| c.secret_id.clone())))
+            // A named secret is not the provider's to delete.
+            .map(|p| (p.id.clone(), p.settings.credential.as_ref().filter(|c| !c.named).map(|c| c.secret_id.clone())))
             .collect();
         let strategies = inner
             .strategies
@@ -569,6 +582,15 @@ impl Query<Installation> for HotQuery {
     async fn dispatch(&self, _aggregate_id: &str, events: &[EventEnvelope<Installation>]) {
         for e in events {
             self.0.apply_installation(e.sequence as i64, &e.payload);
+        }
+    }
+}
+
+#[async_trait]
+impl Query<Secret> for HotQuery {
+    async fn dispatch(&self, aggregate_id: &str, events: &[EventEnvelope<Secret>]) {
+        for e in events {
+            self.0.apply_secret(aggregate_id, e.sequence as i64, &e.payload);
         }
     }
 }

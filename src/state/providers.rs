@@ -231,7 +231,8 @@ impl HotState {
             .providers
             .values()
             .filter(|p| !inner.provider_disowned(p))
-            .filter_map(|p| p.settings.credential.as_ref().map(|c| c.secret_id.clone()))
+            // Named secrets are loaded through their pointers (`SecretBox::sync_named`).
+            .filter_map(|p| p.settings.credential.as_ref().filter(|c| !c.named).map(|c| c.secret_id.clone()))
             .collect()
     }
 }
