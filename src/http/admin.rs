@@ -1,6 +1,7 @@
-//! Admin routes: the audit log of every configuration change (filters and cursor paging), and the
-//! tenancy diagnostics (`tenancy.rs`).
+//! Admin routes: the audit log of every configuration change (filters and cursor paging), the
+//! tenancy diagnostics (`tenancy.rs`) and named secrets with master-key rotation (`secrets.rs`).
 
+mod secrets;
 mod tenancy;
 
 use axum::extract::State;
@@ -19,7 +20,7 @@ use super::AppState;
 use crate::state::Principal;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/admin/audit", get(audit)).merge(tenancy::router())
+    Router::new().route("/api/admin/audit", get(audit)).merge(tenancy::router()).merge(secrets::router())
 }
 
 #[derive(Deserialize)]

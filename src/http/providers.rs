@@ -3,6 +3,12 @@
 //! ones. Credentials are write-only: stored encrypted, never returned (only a fingerprint), and
 //! refused in `baseUrl` (where they would be stored in plain text).
 //!
+//! A credential is either the provider's own key (`apiKey`) or a reference to a named secret
+//! (`secretRef`, `/api/admin/secrets`). Named secrets are installation-level: only an admin key
+//! may reference one, and a provider that references one is admin-managed (a workspace key could
+//! otherwise point its base URL elsewhere and receive the secret). Workspace keys see that such a
+//! provider has a credential, not which secret it is.
+//!
 //! Ids a workspace key chooses are qualified by its workspace (`acme.local`), so they never
 //! collide with a neighbour's and a `409` reveals nothing about other workspaces. URLs a workspace
 //! key sets are held to the egress policy (`crate::egress`); an admin's are not.
@@ -19,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use layerr_domain::provider::{
-    url as provider_url, ProviderCommand, ProviderError as DomainError, ProviderPatch, ProviderSettings,
+    url as provider_url, CredentialRef, ProviderCommand, ProviderError as DomainError, ProviderPatch, ProviderSettings,
     ProviderStatus, TestOutcome, UrlSource,
 };
 
@@ -75,11 +81,29 @@ struct EgressBody {
     refused: Option<String>,
 }
 
-fn body(app: &AppState, p: &ProviderView) -> ProviderBody {
-    body_with(app, p, &app.hot.provider_egress(&p.id))
+fn body(app: &AppState, who: &Principal, p: &ProviderView) -> ProviderBody {
+    body_with(app, who, p, &app.hot.provider_egress(&p.id))
 }
 
-fn body_with(app: &AppState, p: &ProviderView, egress: &ProviderEgress) -> ProviderBody {
+/// What the body says of the credential: never the key; for a named secret, its id and current
+/// fingerprint to admin keys only.
+fn credential_body(app: &AppState, who: &Principal, c: Option<&CredentialRef>) -> serde_json::Value {
+    match c {
+        None => json!({ "configured": false }),
+        Some(c) if !c.named => json!({ "configured": true, "fingerprint": c.fingerprint }),
+        Some(_) if !who.is_admin() => json!({ "configured": true }),
+        Some(c) => {
+            let current = app.hot.secret(&c.secret_id);
+            json!({
+                "configured": current.is_some(),
+                "secretRef": c.secret_id,
+                "fingerprint": current.map(|s| s.current.fingerprint),
+            })
+        }
+    }
+}
+
+fn body_with(app: &AppState, who: &Principal, p: &ProviderView, egress: &ProviderEgress) -> ProviderBody {
     ProviderBody {
         id: p.id.clone(),
         name: p.settings.name.clone(),
@@ -90,10 +114,7 @@ fn body_with(app: &AppState, p: &ProviderView, egress: &ProviderEgress) -> Provi
         status: p.settings.status,
         workspace: p.settings.workspace.clone(),
         health: app.health.report(&p.id),
-        credential: match &p.settings.credential {
-            Some(c) => json!({ "configured": true, "fingerprint": c.fingerprint }),
-            None => json!({ "configured": false }),
-        },
+        credential: credential_body(app, who, p.settings.credential.as_ref()),
         egress: EgressBody {
             url_set_by: if egress.url_trusted { UrlSource::Admin } else { UrlSource::Workspace },
             refused: egress.refused.clone(),
@@ -113,8 +134,12 @@ fn visible(app: &AppState, p: &Principal, id: &str) -> Result<std::sync::Arc<Pro
         .ok_or_else(|| ApiError::NotFound(format!("provider '{id}' does not exist")))
 }
 
-/// Global providers are admin-managed; a workspace key manages only its own.
+/// Global providers are admin-managed; a workspace key manages only its own, and not one whose
+/// credential is a named secret (an admin's).
 fn may_manage(p: &Principal, v: &ProviderView) -> Result<(), ApiError> {
+    if !p.is_admin() && v.settings.credential.as_ref().is_some_and(|c| c.named) {
+        return Err(ApiError::Forbidden("a provider that references a secret is managed with an admin key".into()));
+    }
     match (p, &v.settings.workspace) {
         (Principal::Admin { .. }, _) => Ok(()),
         (Principal::Workspace { slug, .. }, Some(own)) if own == slug => Ok(()),
@@ -176,7 +201,8 @@ async fn list(
         (Principal::Workspace { slug, .. }, _) => Some(slug.as_str()),
         (Principal::Admin { .. }, w) => w,
     };
-    let data: Vec<ProviderBody> = app.hot.provider_listing(filter).iter().map(|(v, e)| body_with(&app, v, e)).collect();
+    let data: Vec<ProviderBody> =
+        app.hot.provider_listing(filter).iter().map(|(v, e)| body_with(&app, &p, v, e)).collect();
     Ok(envelope(&rid, filter, data))
 }
 
@@ -192,6 +218,8 @@ struct CreateBody {
     models: Vec<String>,
     /// Write-only; stored encrypted.
     api_key: Option<String>,
+    /// The id of a named secret to use as the credential (admin keys only), instead of `apiKey`.
+    secret_ref: Option<String>,
     workspace: Option<String>,
     /// Checked entry by entry (`validate_overrides`), so an error names the entry.
     #[serde(default)]
@@ -246,6 +274,9 @@ async fn create(
     Extension(rid): Extension<RequestId>,
     ApiJson(b): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
+    if b.secret_ref.is_some() && !p.is_admin() {
+        return Err(ApiError::Forbidden("secrets are installation-level: only an admin key may reference one".into()));
+    }
     let workspace = scope_for_new(&app, &p, b.workspace)?;
     let kind = ProviderKind::parse(&b.kind).ok_or_else(|| {
         ApiError::field("type", "type must be one of openai, anthropic, ollama, gemini, openai-compatible")
@@ -264,14 +295,16 @@ async fn create(
     if b.api_key.as_deref().is_some_and(|k| k.trim().is_empty() || k.len() > 4096) {
         return Err(ApiError::field("apiKey", "apiKey must be 1..=4096 characters"));
     }
-    let credential = match &b.api_key {
-        Some(k) => Some(
+    let credential = match (&b.api_key, &b.secret_ref) {
+        (Some(_), Some(_)) => return Err(ApiError::field("secretRef", "give apiKey or secretRef, not both")),
+        (Some(k), None) => Some(
             app.secrets
                 .store(&app.store.db, k, workspace.as_deref())
                 .await
                 .map_err(|e| ApiError::Unavailable(e.to_string()))?,
         ),
-        None => None,
+        (None, Some(r)) => Some(secret_ref(&app, &p, r)?),
+        (None, None) => None,
     };
     let settings = ProviderSettings {
         name: b.name,
@@ -293,7 +326,7 @@ async fn create(
     )
     .await?;
     let v = visible(&app, &p, &id)?;
-    Ok(created(&rid, workspace.as_deref(), body(&app, &v)))
+    Ok(created(&rid, workspace.as_deref(), body(&app, &p, &v)))
 }
 
 async fn show(
@@ -303,7 +336,7 @@ async fn show(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let v = visible(&app, &p, &id)?;
-    Ok(envelope(&rid, v.settings.workspace.as_deref(), body(&app, &v)))
+    Ok(envelope(&rid, v.settings.workspace.as_deref(), body(&app, &p, &v)))
 }
 
 #[derive(Deserialize)]
@@ -317,6 +350,8 @@ struct UpdateBody {
     /// A new credential (rotation), or null to remove it.
     #[serde(default, with = "layerr_domain::workspace::types::double_option")]
     api_key: Option<Option<String>>,
+    /// A named secret to use as the credential instead (admin keys only).
+    secret_ref: Option<String>,
 }
 
 async fn update(
@@ -328,6 +363,10 @@ async fn update(
 ) -> Result<Response, ApiError> {
     let v = visible(&app, &p, &id)?;
     may_manage(&p, &v)?;
+    if b.api_key.is_some() && b.secret_ref.is_some() {
+        return Err(ApiError::field("secretRef", "give apiKey or secretRef, not both"));
+    }
+    let named = b.secret_ref.as_deref().map(|r| secret_ref(&app, &p, r)).transpose()?;
     let model_overrides = b.model_overrides.map(validate_overrides).transpose()?;
     let source = match &b.base_url {
         Some(url) => check_url(&app, &p, url).await?,
@@ -338,6 +377,18 @@ async fn update(
     let patch =
         ProviderPatch { name: b.name, base_url: b.base_url, models: b.models, status: b.status, model_overrides };
     exec(&app, &p, &rid, &id, ws.as_deref(), ProviderCommand::UpdateProvider { patch, source, at: Utc::now() }).await?;
+    if let Some(credential) = named {
+        exec(
+            &app,
+            &p,
+            &rid,
+            &id,
+            ws.as_deref(),
+            ProviderCommand::SetCredential { credential: Some(credential), at: Utc::now() },
+        )
+        .await?;
+        forget_secret(&app, v.settings.credential.as_ref()).await;
+    }
     if let Some(key) = b.api_key {
         let credential = match key {
             Some(k) if !k.trim().is_empty() => Some(
@@ -354,7 +405,7 @@ async fn update(
         forget_secret(&app, v.settings.credential.as_ref()).await;
     }
     let v = visible(&app, &p, &id)?;
-    Ok(envelope(&rid, ws.as_deref(), body(&app, &v)))
+    Ok(envelope(&rid, ws.as_deref(), body(&app, &p, &v)))
 }
 
 async fn remove(
@@ -371,10 +422,20 @@ async fn remove(
     Ok(envelope(&rid, ws.as_deref(), json!({ "id": id, "deleted": true })))
 }
 
-/// Deletes a secret no provider references any more. A failure leaves an encrypted row no
-/// provider points at: logged, not the caller's problem.
-async fn forget_secret(app: &AppState, credential: Option<&layerr_domain::provider::CredentialRef>) {
-    let Some(c) = credential else { return };
+/// The credential referencing named secret `id`: admin keys only; the secret must exist.
+fn secret_ref(app: &AppState, p: &Principal, id: &str) -> Result<CredentialRef, ApiError> {
+    if !p.is_admin() {
+        return Err(ApiError::Forbidden("secrets are installation-level: only an admin key may reference one".into()));
+    }
+    let s = app.hot.secret(id).ok_or_else(|| ApiError::field("secretRef", format!("secret '{id}' does not exist")))?;
+    Ok(CredentialRef { secret_id: s.id, fingerprint: s.current.fingerprint, named: true })
+}
+
+/// Deletes a provider's own key no provider references any more (a named secret is not the
+/// provider's to delete). A failure leaves an encrypted row no provider points at: logged, not
+/// the caller's problem.
+async fn forget_secret(app: &AppState, credential: Option<&CredentialRef>) {
+    let Some(c) = credential.filter(|c| !c.named) else { return };
     if let Err(e) = app.secrets.delete(&app.store.db, std::slice::from_ref(&c.secret_id)).await {
         tracing::warn!(error = %e, secret = %c.secret_id, "could not delete a provider's replaced secret");
     }

@@ -14,6 +14,7 @@ mod docs;
 mod dsl;
 mod paths;
 mod schemas;
+mod secrets;
 mod wire;
 
 use std::sync::LazyLock;
@@ -149,7 +150,7 @@ fn operation(o: &Op) -> Value {
 
 fn raw_document() -> Value {
     let mut paths = Map::new();
-    for o in paths::operations() {
+    for o in paths::operations().into_iter().chain(secrets::operations()) {
         let item = paths.entry(o.path.to_string()).or_insert_with(|| json!({}));
         item[o.method] = operation(&o);
     }
@@ -167,7 +168,7 @@ fn raw_document() -> Value {
         );
     }
     let mut components = Map::new();
-    for (name, schema) in schemas::all().into_iter().chain(wire::all()) {
+    for (name, schema) in schemas::all().into_iter().chain(secrets::all()).chain(wire::all()) {
         components.insert(name.to_string(), schema);
     }
     json!({

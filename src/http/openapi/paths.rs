@@ -21,7 +21,7 @@ pub const TAGS: &[(&str, &str)] = &[
     ("chat", "The native chat endpoint and conversations."),
     ("traces", "One trace per request: list, detail, explanation, economics, replay, comparison."),
     ("economics", "Spend, budgets, savings, insights and simulations."),
-    ("admin", "The audit log and the tenancy diagnostics."),
+    ("admin", "The audit log, the tenancy diagnostics, named secrets and master-key rotation."),
     ("openai", "The OpenAI wire: chat completions, completions, embeddings, models, Responses."),
     ("anthropic", "The Anthropic Messages wire."),
 ];
@@ -147,6 +147,8 @@ pub fn operations() -> Vec<Op> {
             .body(r("ProviderCreate"))
             .example("one", json!({"id": "openai-prod", "name": "OpenAI Production", "type": "openai",
                 "baseUrl": "https://api.openai.com/v1", "models": ["gpt-4o", "gpt-4o-mini"], "apiKey": "sk-..."}))
+            .example("secretRef", json!({"id": "openai-prod", "name": "OpenAI Production", "type": "openai",
+                "models": ["gpt-4o"], "secretRef": "openai-prod-key"}))
             .ok(201, "Registered.", r("Provider"))
             .errors(&[403, 404, 409]),
         op("get", "/api/providers/discover", "providers", "discoverProviders", "Probe local servers (Ollama, LM Studio, vLLM)")
