@@ -3,7 +3,8 @@
 //! referencing a secret (`secretRef`) send its current value upstream (seen by a recording
 //! upstream), follow a rotation from the next request on with no request failing meanwhile, and
 //! keep it from being deleted; a master-key rotation re-wraps every data key and a restart on the
-//! same store still opens them (with the old key gone from the key file). Every test plants secret
+//! same store still opens them (with the old key gone from the key file); a second node on the same
+//! Postgres store follows both rotations from the feed, without a restart. Every test plants secret
 //! values and finds none of them in the event rows, the audit read model, the `secrets` table or
 //! any answer it received.
 #![allow(
@@ -474,3 +475,80 @@ async fn master_key_rotation_survives_restart(kind: Kind) {
 }
 
 on_both_stores!(master_key_rotation_survives_restart);
+
+/// Two nodes on one Postgres store sharing a key file: node B follows node A's secret rotation
+/// from the feed (its requests carry the new value without a restart), and follows A's master-key
+/// rotation (it reads the key file again, and opens a secret A stored under the new key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_follows_rotations() {
+    const THIRD: &str = "sk-planted-third-value-5e6f7a8b";
+    let db = common::PgDatabase::create().await;
+    let url = db.url.clone();
+    let keys = tempfile::tempdir().unwrap();
+    let cfg = |b: &Backing| {
+        let mut c = config_for(b);
+        c.store.data_dir = keys.path().to_path_buf();
+        c
+    };
+    let a_backing = Backing::Postgres(db);
+    let a_cfg = cfg(&a_backing);
+    let node_a = Gateway::start_with(a_backing, a_cfg).await;
+    let b_backing = Backing::SharedPostgres(url);
+    let b_cfg = cfg(&b_backing);
+    let node_b = Gateway::start_with(b_backing, b_cfg).await;
+    let ans = Answers::default();
+    let up = KeyedUpstream::start(Duration::ZERO).await;
+
+    let (s, v) =
+        ans.admin(&node_a, "POST", "/api/admin/secrets", Some(json!({"name": "shared", "value": FIRST}))).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) =
+        ans.admin(&node_a, "POST", "/api/providers", Some(provider_with_ref("shared", &up.base, "shared"))).await;
+    assert_eq!(s, 201, "{v}");
+
+    // Node B's requests carry what the secret holds, once its feed follower has applied `want`.
+    let b_sends = async |want: &str, model: &str| {
+        common::wait::until(Duration::from_secs(10), Duration::from_millis(20), async || {
+            let (s, v) = ans.chat(&node_b, model).await;
+            match up.seen().last() {
+                Some(k) if s == 200 && k == want => Ok(()),
+                _ => Err(format!("node B did not send the expected value: {s} {v}")),
+            }
+        })
+        .await
+    };
+    b_sends(FIRST, "shared-model").await;
+    let (s, v) = ans.admin(&node_a, "POST", "/api/admin/secrets/shared/rotate", Some(json!({"value": SECOND}))).await;
+    assert_eq!(s, 200, "{v}");
+    b_sends(SECOND, "shared-model").await;
+    up.clear();
+    for _ in 0..3 {
+        assert_eq!(ans.chat(&node_b, "shared-model").await.0, 200);
+    }
+    assert_eq!(up.seen(), vec![SECOND; 3], "once followed, node B never goes back");
+
+    // Master-key rotation on A; a secret stored afterwards (under the new key) opens on B.
+    let (s, v) = ans.admin(&node_a, "POST", "/api/admin/master-key/rotate", None).await;
+    assert_eq!(s, 200, "{v}");
+    let new_key = v["data"]["masterKeyId"].as_str().unwrap().to_string();
+    common::wait::until(Duration::from_secs(10), Duration::from_millis(20), async || {
+        let current = node_b.started.state.secrets.current_key_id();
+        if current == new_key {
+            Ok(())
+        } else {
+            Err(format!("node B still uses {current}, not {new_key}"))
+        }
+    })
+    .await;
+    let (s, v) = ans.admin(&node_a, "POST", "/api/admin/secrets", Some(json!({"name": "later", "value": THIRD}))).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["data"]["masterKeyId"], new_key.as_str());
+    let (s, v) =
+        ans.admin(&node_a, "POST", "/api/providers", Some(provider_with_ref("later", &up.base, "later"))).await;
+    assert_eq!(s, 201, "{v}");
+    b_sends(THIRD, "later-model").await;
+    b_sends(SECOND, "shared-model").await;
+    assert_nowhere(&node_b, &ans, &[FIRST, SECOND, THIRD], "shared").await;
+    let _ = node_b.stop().await;
+    let _ = node_a.stop().await;
+}
