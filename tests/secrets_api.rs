@@ -5,8 +5,8 @@
 //! keep it from being deleted; a master-key rotation re-wraps every data key and a restart on the
 //! same store still opens them (with the old key gone from the key file); a second node on the same
 //! Postgres store follows both rotations from the feed, without a restart. Every test plants secret
-//! values and finds none of them in the event rows, the audit read model, the `secrets` table or
-//! any answer it received.
+//! values and finds none of them in the event rows, the audit read model, the `secrets` table, the
+//! logs (debug level) or any answer it received.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -108,8 +108,42 @@ impl Answers {
     }
 }
 
+/// The gateway's log lines (debug level for Layerr's crates, info for the libraries: sqlx logs
+/// statements without their values, and at debug its volume slows the store enough to stall the
+/// appender), captured for the scan. Installed before the first gateway starts (whose own
+/// `try_init` then does nothing); nextest runs each test in a process of its own, so each test
+/// installs it, and the line it logs shows the capture works.
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    let logs = LOGS
+        .get_or_init(|| {
+            let buf = Arc::new(Mutex::new(Vec::new()));
+            let sink = Sink(buf.clone());
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,layerr=debug,layerr_projections=debug,layerr_domain=debug,layerr_kafka=debug")
+                .with_ansi(false)
+                .with_writer(move || sink.clone())
+                .try_init();
+            buf
+        })
+        .clone();
+    tracing::info!("secrets_api: log capture on");
+    logs
+}
+
 /// None of `planted` (nor its hex form) in the event rows, the audit read model, the `secrets`
-/// table or any answer received; `control` (a secret's id, which events and answers do carry)
+/// table, the logs or any answer received; `control` (a secret's id, which events and answers do carry)
 /// is found, so the scan reads what it should.
 async fn assert_nowhere(gw: &Gateway, answers: &Answers, planted: &[&str], control: &str) {
     let db = &gw.started.state.store.db;
@@ -158,6 +192,9 @@ async fn assert_nowhere(gw: &Gateway, answers: &Answers, planted: &[&str], contr
     let bodies = answers.all();
     assert!(!bodies.is_empty());
     texts.extend(bodies);
+    let logs = String::from_utf8_lossy(&capture_logs().lock().unwrap()).into_owned();
+    assert!(logs.contains("secrets_api: log capture on"), "the logs were not captured");
+    texts.push(logs);
     assert!(texts.iter().filter(|t| t.contains(control)).count() >= 3, "the scan does not see {control:?}");
     for p in planted {
         let hexed = hex::encode(p);
@@ -166,11 +203,18 @@ async fn assert_nowhere(gw: &Gateway, answers: &Answers, planted: &[&str], contr
     }
 }
 
+/// The Secret events, once at least `n` are readable (or after 10 s, whatever is there).
+async fn secret_events(gw: &Gateway, n: usize) -> Vec<layerr_projections::StoredEvent> {
+    let db = &gw.started.state.store.db;
+    common::events::read_feed_until(db, 1000, Duration::from_secs(10), n, |e| e.aggregate_type == "Secret").await
+}
+
 fn provider_with_ref(id: &str, base: &str, secret: &str) -> Value {
     json!({"id": id, "name": id, "type": "openai", "baseUrl": base, "models": [format!("{id}-model")], "secretRef": secret})
 }
 
 async fn secrets_lifecycle(kind: Kind) {
+    capture_logs();
     let gw = Gateway::start(kind).await;
     let a = Answers::default();
     let up = KeyedUpstream::start(Duration::ZERO).await;
@@ -310,7 +354,8 @@ async fn secrets_lifecycle(kind: Kind) {
     assert_eq!(rows, 1);
 
     // The events: typed, 1.0, ids and fingerprints only.
-    let events = common::events::of_type(&gw, "Secret").await;
+    // On Postgres the feed serves what lies below the cluster's oldest open transaction: wait.
+    let events = secret_events(&gw, 3).await;
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["SecretCreated", "SecretRotated", "SecretDeleted"]);
     assert!(events.iter().all(|e| e.event_version == "1.0"));
@@ -324,6 +369,7 @@ async fn secrets_lifecycle(kind: Kind) {
 on_both_stores!(secrets_lifecycle);
 
 async fn rotation_under_load(kind: Kind) {
+    capture_logs();
     let gw = Arc::new(Gateway::start(kind).await);
     let a = Answers::default();
     let up = KeyedUpstream::start(Duration::from_millis(30)).await;
@@ -400,6 +446,7 @@ fn key_lines(dir: &std::path::Path) -> Vec<String> {
 }
 
 async fn master_key_rotation_survives_restart(kind: Kind) {
+    capture_logs();
     let backing = common::backing(kind).await;
     // The key file lives in a directory of this test's own (on Postgres too).
     let keys = tempfile::tempdir().unwrap();
@@ -447,11 +494,15 @@ async fn master_key_rotation_survives_restart(kind: Kind) {
     assert_eq!(a.chat(&gw, "named-model").await.0, 200);
     assert_eq!(a.chat(&gw, "own-model").await.0, 200);
     assert_eq!(up.seen(), [FIRST, OWN]);
-    let installation = common::events::of_type(&gw, "Installation").await;
+    let installation =
+        common::events::read_feed_until(&gw.started.state.store.db, 1000, Duration::from_secs(10), 1, |e| {
+            e.event_type == "MasterKeyRotated"
+        })
+        .await;
     let rotated = installation.iter().find(|e| e.event_type == "MasterKeyRotated").expect("the rotation is an event");
     assert_eq!(rotated.payload["MasterKeyRotated"]["after"], new_key.as_str());
-    let secret_events = common::events::of_type(&gw, "Secret").await;
-    assert_eq!(secret_events.last().unwrap().event_type, "SecretRewrapped");
+    let events = secret_events(&gw, 2).await;
+    assert_eq!(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), ["SecretCreated", "SecretRewrapped"]);
 
     // Restart on the same store with only the new key in the file: everything still opens.
     let backing = gw.stop().await;
@@ -482,6 +533,7 @@ on_both_stores!(master_key_rotation_survives_restart);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_node_follows_rotations() {
     const THIRD: &str = "sk-planted-third-value-5e6f7a8b";
+    capture_logs();
     let db = common::PgDatabase::create().await;
     let url = db.url.clone();
     let keys = tempfile::tempdir().unwrap();
