@@ -350,6 +350,42 @@ async fn write_rewrap(db: &Db, old: &StoredRow, s: &SealedRow) -> Result<bool, D
 mod tests {
     use super::*;
 
+    fn ptr(id: &str, version: u32, row: Option<&str>) -> SecretPointer {
+        SecretPointer { id: id.into(), version, row: row.map(str::to_string) }
+    }
+
+    fn named(b: &SecretBox, c: &str) -> Option<String> {
+        let r = CredentialRef { secret_id: c.into(), fingerprint: String::new(), named: true };
+        b.resolve(&r).map(|v| v.expose_secret().to_string())
+    }
+
+    /// A stale copy of the pointers (the feed follower's, racing a rotation's own command) never
+    /// moves a pointer back, and a list without a secret leaves it alone; its deletion removes it.
+    #[tokio::test]
+    async fn named_pointers_only_move_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        db.migrate().await.unwrap();
+        let b = SecretBox::load(None, None, dir.path()).unwrap();
+        let v1 = b.store_named(&db, "value-one").await.unwrap();
+        let v2 = b.store_named(&db, "value-two").await.unwrap();
+        b.sync_named(&db, &[ptr("k", 1, Some(&v1.storage_id))]).await.unwrap();
+        assert_eq!(named(&b, "k").as_deref(), Some("value-one"));
+        b.sync_named(&db, &[ptr("k", 2, Some(&v2.storage_id))]).await.unwrap();
+        assert_eq!(named(&b, "k").as_deref(), Some("value-two"));
+        assert!(b.get(&v1.storage_id).is_none(), "the replaced value leaves memory");
+        b.sync_named(&db, &[ptr("k", 1, Some(&v1.storage_id))]).await.unwrap();
+        assert_eq!(named(&b, "k").as_deref(), Some("value-two"), "a stale list does not move it back");
+        b.sync_named(&db, &[]).await.unwrap();
+        assert_eq!(named(&b, "k").as_deref(), Some("value-two"));
+        b.sync_named(&db, &[ptr("k", 2, None)]).await.unwrap();
+        assert_eq!(named(&b, "k"), None, "deleted");
+        // Another node's box loads the row from the table (and opens it with the same key file).
+        let other = SecretBox::load(None, None, dir.path()).unwrap();
+        other.sync_named(&db, &[ptr("k", 2, Some(&v2.storage_id))]).await.unwrap();
+        assert_eq!(named(&other, "k").as_deref(), Some("value-two"));
+    }
+
     #[test]
     fn fingerprints_differ_and_reveal_nothing() {
         assert_ne!(fingerprint("sk-live-123"), fingerprint("sk-live-124"));
