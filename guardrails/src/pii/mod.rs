@@ -1,0 +1,121 @@
+//! Personal-data detectors, one module per family. Each finds candidates with a regex compiled
+//! once per process, then validates them in code (checksums, ranges, and the characters around
+//! the candidate, since the regex crate has no look-around). All spans are on char boundaries.
+
+pub(crate) mod contact;
+pub(crate) mod credential;
+pub(crate) mod finance;
+pub(crate) mod national;
+
+use layerr_domain::guardrails::PiiKind;
+
+use crate::words::is_word;
+
+/// A detected span.
+pub(crate) type Span = (usize, usize);
+
+/// The placeholder label and hit kind of each PII kind.
+pub(crate) fn label(kind: PiiKind) -> &'static str {
+    match kind {
+        PiiKind::Email => "EMAIL",
+        PiiKind::Phone => "PHONE",
+        PiiKind::Card => "CARD",
+        PiiKind::Iban => "IBAN",
+        PiiKind::NationalId => "NATIONAL_ID",
+        PiiKind::Ip => "IP",
+        PiiKind::Credential => "CREDENTIAL",
+    }
+}
+
+/// Whether every detector's patterns compiled (they are constants; this only fails on a bug).
+pub(crate) fn ready() -> Result<(), String> {
+    contact::ready()?;
+    finance::ready()?;
+    national::ready()?;
+    credential::ready()
+}
+
+/// Every span of one kind in `text`, sorted by start.
+pub(crate) fn detect(kind: PiiKind, text: &str) -> Vec<Span> {
+    let mut spans = match kind {
+        PiiKind::Email => contact::emails(text),
+        PiiKind::Phone => contact::phones(text),
+        PiiKind::Ip => contact::ips(text),
+        PiiKind::Card => finance::cards(text),
+        PiiKind::Iban => finance::ibans(text),
+        PiiKind::NationalId => national::ids(text),
+        PiiKind::Credential => credential::credentials(text),
+    };
+    spans.sort_unstable();
+    spans.dedup();
+    spans
+}
+
+pub(crate) fn char_before(text: &str, at: usize) -> Option<char> {
+    text.get(..at)?.chars().next_back()
+}
+
+pub(crate) fn char_after(text: &str, at: usize) -> Option<char> {
+    text.get(at..)?.chars().next()
+}
+
+/// Nothing glued to the left of a numeric candidate: no word char, no currency sign, no `#`, and
+/// no `-./` after a letter or digit (nor `,:+` after a digit) that would make it part of a longer
+/// token (`1.2.3.4.5`, `ORD-415-555-0132`, `$4111…`).
+pub(crate) fn clear_before(text: &str, start: usize) -> bool {
+    let Some(head) = text.get(..start) else { return false };
+    let mut rev = head.chars().rev();
+    match rev.next() {
+        None => true,
+        Some(c) if is_word(c) || "$€£¥#@".contains(c) => false,
+        Some(c) if "-./".contains(c) => !rev.next().is_some_and(|d| d.is_alphanumeric()),
+        Some(c) if ",:+".contains(c) => !rev.next().is_some_and(|d| d.is_ascii_digit()),
+        Some(_) => true,
+    }
+}
+
+/// Nothing glued to the right of a numeric candidate: no word char, no `%`, and no `-./,:` that
+/// is followed by a digit.
+pub(crate) fn clear_after(text: &str, end: usize) -> bool {
+    let Some(tail) = text.get(end..) else { return false };
+    let mut it = tail.chars();
+    match it.next() {
+        None => true,
+        Some(c) if is_word(c) || c == '%' => false,
+        Some(c) if "-./,:".contains(c) => !it.next().is_some_and(|d| d.is_ascii_digit()),
+        Some(_) => true,
+    }
+}
+
+/// Not inside a word on either side.
+pub(crate) fn word_bounded(text: &str, start: usize, end: usize) -> bool {
+    !char_before(text, start).is_some_and(is_word) && !char_after(text, end).is_some_and(is_word)
+}
+
+/// The ASCII digits of a string, as numbers.
+pub(crate) fn digits(s: &str) -> Vec<u8> {
+    s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect()
+}
+
+/// A compiled regex from a constant pattern, or the reason it did not compile.
+pub(crate) fn build(pattern: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(pattern).map_err(|e| format!("internal PII pattern: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pattern_compiles() {
+        ready().unwrap();
+    }
+
+    #[test]
+    fn numeric_edges() {
+        assert!(clear_before("x 1", 2) && clear_after("1 x", 1));
+        assert!(!clear_before("a1", 1) && !clear_before("1.1", 2) && !clear_before("$1", 1));
+        assert!(clear_before("card: 1", 6) && clear_before("(1", 1));
+        assert!(!clear_after("1.5", 1) && clear_after("1.", 1) && clear_after("1, x", 1) && !clear_after("1%", 1));
+    }
+}
