@@ -96,7 +96,9 @@ fn on_boundaries(text: &str, start: usize, end: usize) -> bool {
     };
     let before = text[..start].chars().next_back();
     let after = text[end..].chars().next();
-    !(is_word(first) && before.is_some_and(is_word)) && !(is_word(last) && after.is_some_and(is_word))
+    let glued_left = is_word(first) && before.is_some_and(is_word);
+    let glued_right = is_word(last) && after.is_some_and(is_word);
+    !glued_left && !glued_right
 }
 
 #[cfg(test)]

@@ -116,7 +116,8 @@ pub(crate) fn cards(text: &str) -> Vec<Span> {
         let n = groups.len();
         let mut i = 0;
         'start: while i < n {
-            for j in (i + 1..=n).rev() {
+            // A card is at most 5 groups (4-4-4-4-3): bounded work on long runs of numbers.
+            for j in (i + 1..=n.min(i + 5)).rev() {
                 let slice: Vec<&str> = groups[i..j].iter().map(|&(_, g)| g).collect();
                 let d = card_digits(&slice);
                 if !(13..=19).contains(&d.len()) || !card_grouping(&slice) || !luhn(&d) || !plausible_card(&d) {

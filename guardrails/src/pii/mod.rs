@@ -87,6 +87,16 @@ pub(crate) fn clear_after(text: &str, end: usize) -> bool {
     }
 }
 
+/// A digit one separator (space, dash, dot) away on either side: the candidate is a piece of a
+/// longer grouped number (`0044 0532 0130` inside an IBAN).
+pub(crate) fn digit_neighbour(text: &str, start: usize, end: usize) -> bool {
+    let mut before = text.get(..start).unwrap_or("").chars().rev();
+    let mut after = text.get(end..).unwrap_or("").chars();
+    let sep = |c: Option<char>| c.is_some_and(|c| " -.".contains(c));
+    let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+    (sep(before.next()) && digit(before.next())) || (sep(after.next()) && digit(after.next()))
+}
+
 /// Not inside a word on either side.
 pub(crate) fn word_bounded(text: &str, start: usize, end: usize) -> bool {
     !char_before(text, start).is_some_and(is_word) && !char_after(text, end).is_some_and(is_word)
@@ -109,6 +119,12 @@ mod tests {
     #[test]
     fn every_pattern_compiles() {
         ready().unwrap();
+    }
+
+    #[test]
+    fn digit_neighbours() {
+        assert!(digit_neighbour("12 345", 3, 6) && digit_neighbour("345 12", 0, 3) && digit_neighbour("1-2", 2, 3));
+        assert!(!digit_neighbour("call 345 now", 5, 8) && !digit_neighbour("345", 0, 3));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{build, clear_after, clear_before, digits, word_bounded, Span};
+use super::{build, clear_after, clear_before, digit_neighbour, digits, word_bounded, Span};
 
 struct Patterns {
     ssn: Regex,
@@ -134,7 +134,7 @@ pub(crate) fn verhoeff(d: &[u8]) -> bool {
 
 pub(crate) fn ids(text: &str) -> Vec<Span> {
     let Ok(p) = &*PATTERNS else { return vec![] };
-    let numeric = |s: usize, e: usize| clear_before(text, s) && clear_after(text, e);
+    let numeric = |s: usize, e: usize| clear_before(text, s) && clear_after(text, e) && !digit_neighbour(text, s, e);
     let mut out = Vec::new();
     for m in p.ssn.find_iter(text) {
         if valid_ssn(m.as_str()) && numeric(m.start(), m.end()) {
@@ -237,6 +237,7 @@ mod tests {
             bad_aadhaar.as_str(),
             "1345 6789 0123",
             "v1.2.3 build 20240115",
+            "codes 11 123 45 6789 22",
         ] {
             assert!(found(t).is_empty(), "{t}: {:?}", found(t));
         }
