@@ -29,7 +29,7 @@
 //! Errors name the field (`rules[2].pattern`).
 //!
 //! # What each check catches, and its limits
-//! - **PII** (`pii::*`, each kind documented in its module):
+//! - **PII** (each kind's rules and checksums are documented in its module under `src/pii/`):
 //!   - `email`: `local@domain.tld` with a 2–24 letter TLD.
 //!   - `phone`: `+` international numbers (`+44 20 7946 0958`, `+1 (415) 555-0132`,
 //!     `+33 1 23 45 67 89`, `+49-30-901820`) and separated national forms (`(415) 555-0132`,
@@ -44,7 +44,8 @@
 //!   - `credential`: well-known key prefixes, JWTs, PEM private-key blocks (also unterminated),
 //!     and high-entropy tokens (see `pii::credential`: ≥ 24 chars, upper AND lower case AND
 //!     digits, ≥ 4 bits/char, no long lower-case word inside; pure hex and UUIDs are never caught
-//!     by entropy alone). Conservative by design: a false positive redacts real content.
+//!     by entropy alone; base64 blobs such as inline images are). Conservative by design: a false
+//!     positive redacts real content.
 //! - **regex**: every non-overlapping match (`find_iter`); `caseInsensitive` uses the builder flag.
 //! - **terms**: whole words (not inside a longer word of letters, digits or `_`), many at once
 //!   (Aho-Corasick), leftmost-longest. Case-insensitive for ASCII; a term with non-ASCII letters
@@ -63,7 +64,8 @@
 //! it is caught whole). Longer constructs (a PEM block, a match longer than the window whose
 //! prefix is not a match) can be partly released before they are recognised; the pending buffer is
 //! capped at [`stream::MAX_PENDING_BYTES`], past which text is decided and released anyway.
-//! Regex anchors (`^`, `\A`) see the start of the pending buffer, not of the stream.
+//! Regex anchors (`^`, `\A`) see the start of the pending buffer, not of the stream. A policy
+//! with no output text rule releases everything as it arrives.
 
 mod compile;
 mod injection;

@@ -3,6 +3,8 @@
 //! then chosen leftmost-longest without overlap. A term with non-ASCII letters is also searched
 //! all lower-case, all upper-case and capitalised (no full Unicode case folding).
 
+use std::collections::{HashMap, HashSet};
+
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 /// A word character: a match must not continue into one on either side.
@@ -28,18 +30,15 @@ pub(crate) struct Occurrence {
 
 impl Words {
     pub(crate) fn new(terms: &[String]) -> Result<Self, String> {
-        let mut patterns: Vec<String> = Vec::new();
-        let mut term_of = Vec::new();
-        let mut seen: Vec<String> = Vec::new();
+        let mut patterns: Vec<String> = Vec::with_capacity(terms.len());
+        let mut term_of = Vec::with_capacity(terms.len());
+        // Distinct terms by their lower-case form; spellings already added (ASCII-folded, as the
+        // matcher folds them).
+        let mut distinct: HashMap<String, usize> = HashMap::new();
+        let mut added: HashSet<String> = HashSet::new();
         for term in terms {
-            let folded = term.to_lowercase();
-            let idx = match seen.iter().position(|s| *s == folded) {
-                Some(i) => i,
-                None => {
-                    seen.push(folded);
-                    seen.len() - 1
-                }
-            };
+            let next = distinct.len();
+            let idx = *distinct.entry(term.to_lowercase()).or_insert(next);
             let mut spellings = vec![term.clone()];
             if !term.is_ascii() {
                 let mut chars = term.chars();
@@ -50,7 +49,7 @@ impl Words {
                 spellings.extend([term.to_lowercase(), term.to_uppercase(), capitalised]);
             }
             for s in spellings {
-                if !s.is_empty() && !patterns.contains(&s) {
+                if !s.is_empty() && added.insert(s.to_ascii_lowercase()) {
                     patterns.push(s);
                     term_of.push(idx);
                 }
@@ -61,7 +60,7 @@ impl Words {
             .match_kind(MatchKind::Standard)
             .build(&patterns)
             .map_err(|e| format!("cannot build the term matcher: {e}"))?;
-        Ok(Words { ac, term_of, distinct: seen.len() })
+        Ok(Words { ac, term_of, distinct: distinct.len() })
     }
 
     /// Whole-word occurrences, leftmost-longest, not overlapping, sorted by start.

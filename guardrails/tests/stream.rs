@@ -216,3 +216,45 @@ fn random_chunkings_match_whole_text_redaction() {
         assert!(r.blocked.is_none());
     }
 }
+
+#[test]
+fn word_boundaries_see_released_text() {
+    // "cat" arriving after a released "con" is inside the word "concat": not a term.
+    let policy = compiled(0, json!([{ "id": "t", "type": "terms", "terms": ["cat"], "action": "redact" }]));
+    let r = run(&policy, &["con", "cat ", "and cat", " here"]);
+    assert_eq!(r.text, "concat and [REDACTED:TERM] here");
+    assert_eq!(r.hits.len(), 1);
+    assert_eq!((r.hits[0].start, r.hits[0].end), (11, 14));
+}
+
+#[test]
+fn a_match_longer_than_the_window_is_applied_from_the_release_point() {
+    // The window limit, made visible: "BEGIN" is not a match on its own, so it is released; once
+    // the match completes, its unreleased part is still redacted (and a block still stops).
+    let policy =
+        compiled(4, json!([{ "id": "r", "type": "regex", "pattern": "BEGIN [a-z ]+ END", "action": "redact" }]));
+    let r = run(&policy, &["x BEGIN some", " long text ", "END y"]);
+    assert!(r.text.starts_with("x BEGIN"), "{}", r.text);
+    assert!(r.text.ends_with("[REDACTED:PATTERN] y"), "{}", r.text);
+    assert!(!r.text.contains("END"));
+    let policy =
+        compiled(4, json!([{ "id": "r", "type": "regex", "pattern": "BEGIN [a-z ]+ END", "action": "block" }]));
+    let r = run(&policy, &["x BEGIN some", " long text ", "END y"]);
+    assert!(r.blocked.is_some());
+    assert!(!r.text.contains("END"));
+}
+
+#[test]
+fn redactions_before_a_block_are_applied_and_reported() {
+    let policy = compiled(
+        64,
+        json!([
+            { "id": "pii", "type": "pii", "kinds": ["email"], "action": "redact" },
+            { "id": "deny", "type": "terms", "terms": ["forbidden"], "action": "block" }
+        ]),
+    );
+    let r = run(&policy, &["mail a@b.io then the forb", "idden word and c@d.io"]);
+    assert_eq!(r.text, "mail [REDACTED:EMAIL] then the ");
+    assert_eq!(r.hits.iter().map(|h| h.rule_id.as_ref()).collect::<Vec<_>>(), ["pii"]);
+    assert_eq!(r.blocked.map(|b| (b.start, b.end)), Some((21, 30)));
+}
