@@ -98,6 +98,10 @@ pub(crate) fn cards(text: &str) -> Vec<Span> {
     let Ok(p) = &*PATTERNS else { return vec![] };
     let mut out = Vec::new();
     for m in p.digit_run.find_iter(text) {
+        // A run glued to a word on its left (`DE89 3704 …`, `ORD-4111…`) is not a card anywhere.
+        if !clear_before(text, m.start()) {
+            continue;
+        }
         let run = m.as_str();
         let Some(sep) = run
             .chars()
@@ -125,7 +129,7 @@ pub(crate) fn cards(text: &str) -> Vec<Span> {
                 }
                 let start = m.start() + groups[i].0;
                 let end = m.start() + groups[j - 1].0 + groups[j - 1].1.len();
-                if (i > 0 || clear_before(text, start)) && (j < n || clear_after(text, end)) {
+                if j < n || clear_after(text, end) {
                     out.push((start, end));
                     i = j;
                     continue 'start;
@@ -245,6 +249,7 @@ mod tests {
             assert_eq!(found(cards, &text), vec![t], "{t}");
         }
         assert_eq!(found(cards, "4111 1111 1111 1111 12/25"), vec!["4111 1111 1111 1111"]);
+        assert_eq!(found(cards, "I have 3 4111 1111 1111 1111"), vec!["4111 1111 1111 1111"]);
     }
 
     #[test]

@@ -116,6 +116,38 @@ pub(crate) fn build(pattern: &str) -> Result<regex::Regex, String> {
 mod tests {
     use super::*;
 
+    /// Ordinary text full of numbers and tokens that look like personal data but are not.
+    const BENIGN: &[&str] = &[
+        "The meeting is on 2024-01-15 at 10:30:00 UTC, or 15/01/2024 09:00.",
+        "Released v1.2.3 and 2.10.0-beta.1 today; see 3.2.1 of RFC 7231, page 45.",
+        "Order #123456789 shipped, order number 4000123498 follows, invoice INV-2024-000123.",
+        "Request id 550e8400-e29b-41d4-a716-446655440000 failed.",
+        "It costs $1,299.99, €49.50 or 1.299,00 EUR; total 12,345,678.90.",
+        "Timestamps 1700000000 and 1700000000123 ms, epoch 2024-01-15T10:30:00.123Z.",
+        "The quick brown fox jumps over the lazy dog. I have 3 cats and 2 dogs.",
+        "Room 1205 on floor 12; call extension 4821.",
+        "Commit da39a3ee5e6b4b0d3255bfef95601890afd80709 and short sha 3f2a9c1.",
+        "Windows 10.0.19045.3693, build 22631, kernel 6.5.0-1022-azure.",
+        "The score was 3-2, then 21-19 in overtime; ISBN 978-3-16-148410-0.",
+        "Coordinates 51.5074, -0.1278; width: 1920px; height: 1080px.",
+        "Path /usr/local/lib/python3.11/site-packages/requests/__init__.py",
+        "Visit https://example.com/docs/v2/getting-started?ref=nav#intro now.",
+        "Use std::collections::HashMap<String, Vec<u8>> in Rust.",
+        "The ratio is 16:9 and the time is 12:30:45.",
+        "MyVeryLongClassNameForTheFactory2024Impl implements AbstractSingletonProxyFactoryBean.",
+        "Population 8,336,817 in 2022; GDP grew 2.5% to 25.46 trillion.",
+    ];
+
+    #[test]
+    fn benign_text_matches_no_kind() {
+        for text in BENIGN {
+            for kind in PiiKind::ALL {
+                let found: Vec<&str> = detect(kind, text).into_iter().map(|(s, e)| &text[s..e]).collect();
+                assert!(found.is_empty(), "{kind:?} in {text:?}: {found:?}");
+            }
+        }
+    }
+
     #[test]
     fn every_pattern_compiles() {
         ready().unwrap();
