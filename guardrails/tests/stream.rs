@@ -185,8 +185,15 @@ impl XorShift {
 
 #[test]
 fn random_chunkings_match_whole_text_redaction() {
+    // The longest PII here is under 40 chars, so any window from 40 up gives the same result.
+    for window in [64, 40] {
+        random_chunkings(window);
+    }
+}
+
+fn random_chunkings(window: u32) {
     let policy = compiled(
-        64,
+        window,
         json!([
             { "id": "pii", "type": "pii", "action": "redact" },
             { "id": "flag", "type": "terms", "terms": ["quarterly report"], "action": "flag" }
@@ -201,7 +208,7 @@ fn random_chunkings_match_whole_text_redaction() {
     let expected = redact(text, &whole);
     let b = char_boundaries(text);
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-    for round in 0..300 {
+    for round in 0..200 {
         let max_chunk = [1, 3, 8, 20, 100][round % 5];
         let mut cuts = vec![0];
         while *cuts.last().unwrap() < text.len() {
@@ -211,8 +218,8 @@ fn random_chunkings_match_whole_text_redaction() {
         }
         let pieces: Vec<&str> = cuts.windows(2).map(|w| &text[w[0]..w[1]]).collect();
         let r = run(&policy, &pieces);
-        assert_eq!(r.text, expected, "round {round}: {pieces:?}");
-        assert_eq!(r.hits, whole, "round {round}");
+        assert_eq!(r.text, expected, "window {window}, round {round}: {pieces:?}");
+        assert_eq!(r.hits, whole, "window {window}, round {round}");
         assert!(r.blocked.is_none());
     }
 }
