@@ -71,6 +71,9 @@ pub struct TraceView {
     #[serde(default)]
     pub budget: Option<BudgetHold>,
     pub outcome: Option<Outcome>,
+    /// What the guardrails found and did, input side first (rule ids and offsets only).
+    #[serde(default)]
+    pub guardrails: Vec<layerr_domain::guardrails::Decision>,
 }
 
 impl TraceView {
@@ -87,6 +90,7 @@ impl TraceView {
             charges: Vec::new(),
             budget: None,
             outcome: None,
+            guardrails: Vec::new(),
         }
     }
 
@@ -149,6 +153,7 @@ impl TraceView {
                     at,
                 })
             }
+            TraceEvent::GuardrailsApplied { decisions, .. } => self.guardrails.extend(decisions),
         }
         Ok(())
     }

@@ -39,6 +39,11 @@ pub enum InstallationCommand {
         rewrapped: u32,
         at: DateTime<Utc>,
     },
+    /// The guardrail policy of every workspace that has none of its own (`None`: no default).
+    SetGuardrails {
+        policy: Option<crate::guardrails::Policy>,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +66,11 @@ pub enum InstallationEvent {
         rewrapped: u32,
         at: DateTime<Utc>,
     },
+    GuardrailsChanged {
+        before: Option<crate::guardrails::Policy>,
+        after: Option<crate::guardrails::Policy>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for InstallationEvent {
@@ -69,6 +79,7 @@ impl DomainEvent for InstallationEvent {
             InstallationEvent::AdminKeyIssued { .. } => "AdminKeyIssued",
             InstallationEvent::AdminKeyRevoked { .. } => "AdminKeyRevoked",
             InstallationEvent::MasterKeyRotated { .. } => "MasterKeyRotated",
+            InstallationEvent::GuardrailsChanged { .. } => "GuardrailsChanged",
         }
         .to_string()
     }
@@ -94,6 +105,9 @@ pub enum InstallationError {
 pub struct Installation {
     /// key id -> revoked?
     pub admin_keys: BTreeMap<String, bool>,
+    /// The default guardrail policy.
+    #[serde(default)]
+    pub guardrails: Option<crate::guardrails::Policy>,
 }
 
 impl Aggregate for Installation {
@@ -135,6 +149,12 @@ impl Aggregate for Installation {
                 }
                 InstallationEvent::MasterKeyRotated { before: from, after: to, rewrapped, at }
             }
+            InstallationCommand::SetGuardrails { policy, at } => {
+                if policy == self.guardrails {
+                    return Ok(());
+                }
+                InstallationEvent::GuardrailsChanged { before: self.guardrails.clone(), after: policy, at }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -149,6 +169,7 @@ impl Aggregate for Installation {
                 self.admin_keys.insert(key_id, true);
             }
             InstallationEvent::MasterKeyRotated { .. } => {}
+            InstallationEvent::GuardrailsChanged { after, .. } => self.guardrails = after,
         }
     }
 }

@@ -201,6 +201,13 @@ pub enum TraceCommand {
         latency_ms: u64,
         at: DateTime<Utc>,
     },
+    /// What the guardrails found and did on one side of the call (rule ids, kinds, offsets;
+    /// never the matched text).
+    ApplyGuardrails {
+        side: crate::guardrails::Side,
+        decisions: Vec<crate::guardrails::Decision>,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,6 +262,11 @@ pub enum TraceEvent {
         latency_ms: u64,
         at: DateTime<Utc>,
     },
+    GuardrailsApplied {
+        side: crate::guardrails::Side,
+        decisions: Vec<crate::guardrails::Decision>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for TraceEvent {
@@ -270,6 +282,7 @@ impl DomainEvent for TraceEvent {
             TraceEvent::BudgetReleased { .. } => "BudgetReleased",
             TraceEvent::RequestCompleted { .. } => "RequestCompleted",
             TraceEvent::RequestFailed { .. } => "RequestFailed",
+            TraceEvent::GuardrailsApplied { .. } => "GuardrailsApplied",
         }
         .to_string()
     }
@@ -380,6 +393,7 @@ impl Aggregate for Trace {
                         E::RequestCompleted { provider, model, latency_ms, finish_reason, output, at }
                     }
                     C::Fail { code, message, latency_ms, at } => E::RequestFailed { code, message, latency_ms, at },
+                    C::ApplyGuardrails { side, decisions, at } => E::GuardrailsApplied { side, decisions, at },
                 }
             }
         };
@@ -397,7 +411,7 @@ impl Aggregate for Trace {
             TraceEvent::RequestCompleted { .. } | TraceEvent::RequestFailed { .. } => self.phase = Phase::Finished,
             TraceEvent::BudgetReserved { micros, .. } => self.reserved_micros = Some(micros),
             TraceEvent::BudgetSettled { .. } | TraceEvent::BudgetReleased { .. } => self.reserved_micros = None,
-            TraceEvent::RouteDecided { .. } => {}
+            TraceEvent::RouteDecided { .. } | TraceEvent::GuardrailsApplied { .. } => {}
         }
     }
 }

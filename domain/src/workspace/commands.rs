@@ -49,6 +49,13 @@ pub enum WorkspaceCommand {
         strategy: String,
         at: DateTime<Utc>,
     },
+    /// The workspace's own guardrail policy; `None` falls back to the installation's default.
+    /// Compiled and checked against the installation's limits by the caller (the engine is not
+    /// part of the domain).
+    SetGuardrails {
+        policy: Option<crate::guardrails::Policy>,
+        at: DateTime<Utc>,
+    },
     ChangeBudget {
         patch: super::budget::BudgetPatch,
         at: DateTime<Utc>,

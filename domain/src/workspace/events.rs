@@ -60,6 +60,11 @@ pub enum WorkspaceEvent {
         after: super::budget::Budget,
         at: DateTime<Utc>,
     },
+    GuardrailsChanged {
+        before: Option<crate::guardrails::Policy>,
+        after: Option<crate::guardrails::Policy>,
+        at: DateTime<Utc>,
+    },
     BudgetAlertTriggered {
         week_start: DateTime<Utc>,
         spent_micros: i64,
@@ -81,6 +86,7 @@ impl WorkspaceEvent {
             | WorkspaceEvent::ApiKeyRevoked { at, .. }
             | WorkspaceEvent::DefaultStrategyChanged { at, .. }
             | WorkspaceEvent::BudgetChanged { at, .. }
+            | WorkspaceEvent::GuardrailsChanged { at, .. }
             | WorkspaceEvent::BudgetAlertTriggered { at, .. } => *at,
         }
     }
@@ -99,6 +105,7 @@ impl DomainEvent for WorkspaceEvent {
             WorkspaceEvent::ApiKeyRevoked { .. } => "ApiKeyRevoked",
             WorkspaceEvent::DefaultStrategyChanged { .. } => "DefaultStrategyChanged",
             WorkspaceEvent::BudgetChanged { .. } => "BudgetChanged",
+            WorkspaceEvent::GuardrailsChanged { .. } => "GuardrailsChanged",
             WorkspaceEvent::BudgetAlertTriggered { .. } => "BudgetAlertTriggered",
         }
         .to_string()

@@ -49,6 +49,9 @@ pub struct Workspace {
     /// The start of the last week whose alert threshold was crossed (one alert per week).
     #[serde(default)]
     pub alerted_week: Option<chrono::DateTime<chrono::Utc>>,
+    /// The workspace's own guardrail policy (`None`: the installation's default applies).
+    #[serde(default)]
+    pub guardrails: Option<crate::guardrails::Policy>,
 }
 
 pub const DEFAULT_STRATEGY: &str = "balanced";
@@ -162,6 +165,13 @@ impl Aggregate for Workspace {
                 }
                 E::DefaultStrategyChanged { before, after: strategy, at }
             }
+            C::SetGuardrails { policy, at } => {
+                self.active()?;
+                if policy == self.guardrails {
+                    return Ok(());
+                }
+                E::GuardrailsChanged { before: self.guardrails.clone(), after: policy, at }
+            }
             C::ChangeBudget { patch, at } => {
                 self.active()?;
                 let after = patch.apply(&self.budget);
@@ -208,6 +218,7 @@ impl Aggregate for Workspace {
                     default_strategy: String::new(),
                     budget: budget::Budget::default(),
                     alerted_week: None,
+                    guardrails: None,
                 };
             }
             E::ProfileUpdated { after, .. } => self.profile = after,
@@ -230,6 +241,7 @@ impl Aggregate for Workspace {
             }
             E::DefaultStrategyChanged { after, .. } => self.default_strategy = after,
             E::BudgetChanged { after, .. } => self.budget = after,
+            E::GuardrailsChanged { after, .. } => self.guardrails = after,
             E::BudgetAlertTriggered { week_start, .. } => self.alerted_week = Some(week_start),
         }
     }

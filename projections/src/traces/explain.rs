@@ -169,6 +169,7 @@ mod tests {
             attempts: Vec::new(),
             charges: Vec::new(),
             budget: None,
+            guardrails: Vec::new(),
             outcome: served.map(|(p, m)| Outcome {
                 status: "completed".into(),
                 provider: Some(p.into()),

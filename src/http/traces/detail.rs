@@ -37,6 +37,8 @@ struct DetailBody<'a> {
     routing_decision: RoutingBody<'a>,
     execution: ExecutionBody<'a>,
     explanation: ExplanationBody<'a>,
+    /// What the guardrails found and did (rule ids, kinds and offsets; never the text).
+    guardrails: &'a [layerr_domain::guardrails::Decision],
 }
 
 #[derive(Serialize)]
@@ -159,6 +161,7 @@ fn body<'a>(v: &'a TraceView, replays: &'a [String]) -> DetailBody<'a> {
             summary: d.map(|d| d.summary.as_str()),
             provider_rationale: explain::rationale(v),
         },
+        guardrails: &v.guardrails,
     }
 }
 
