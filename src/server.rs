@@ -59,6 +59,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     let hot = HotState::new();
     let egress = Arc::new(crate::egress::EgressPolicy::from_config(&config.egress).map_err(anyhow::Error::msg)?);
     hot.set_egress_policy(egress.clone());
+    hot.set_guardrail_limits(config.guardrails.limits());
     hot.catch_up(&db).await.context("cannot read the event feed")?;
     let master = std::env::var(crate::secrets::MASTER_KEY_ENV).ok();
     let previous = std::env::var(crate::secrets::PREVIOUS_KEYS_ENV).ok();
@@ -66,7 +67,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         Arc::new(crate::secrets::SecretBox::load(master.as_deref(), previous.as_deref(), &config.store.data_dir)?);
     if let Some(wanted) = hot.master_key_rotated_to() {
         if !secrets.follow_master(&wanted)? {
-            tracing::warn!(master_key = %wanted, "the latest master-key rotation moved every data key to a master key                 this node does not hold; secrets written since will not open here");
+            tracing::warn!(master_key = %wanted, "the latest master-key rotation moved every data key to a master key this node does not hold; secrets written since will not open here");
         }
     }
     secrets.ensure_loaded(&db, &hot.credential_ids()).await.context("cannot load provider credentials")?;

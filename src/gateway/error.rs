@@ -63,6 +63,13 @@ pub enum ChatError {
     Conflict(String),
     #[error("workspace '{0}' does not exist")]
     WorkspaceNotFound(String),
+    /// A guardrail rule with the `block` action matched (the message names the rule, the kind
+    /// and where; never the matched text).
+    #[error("{message}")]
+    GuardrailViolation { rule_id: String, message: String },
+    /// The workspace's guardrail policy cannot be evaluated and fails closed.
+    #[error("{0}")]
+    GuardrailUnavailable(String),
     /// The message is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -84,6 +91,8 @@ impl ChatError {
             ChatError::Shed(_) => "STORE_UNAVAILABLE",
             ChatError::Conflict(_) => "CONFLICT",
             ChatError::WorkspaceNotFound(_) => "WORKSPACE_NOT_FOUND",
+            ChatError::GuardrailViolation { .. } => "GUARDRAIL_VIOLATION",
+            ChatError::GuardrailUnavailable(_) => "GUARDRAIL_UNAVAILABLE",
             ChatError::Internal(_) => "INTERNAL_ERROR",
         }
     }

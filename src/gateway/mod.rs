@@ -5,6 +5,7 @@ mod attempts;
 pub mod embed;
 pub mod error;
 pub mod facts;
+pub mod guard;
 pub mod record;
 pub mod replay;
 mod run;
@@ -145,6 +146,8 @@ struct Turn {
     needs: routing::Needs,
     intent: intent::Intent,
     capture: bool,
+    /// The guardrail policy the request runs under.
+    guard: Option<std::sync::Arc<layerr_guardrails::Compiled>>,
 }
 
 /// The chat service: receive, route, admit against the budget, execute down the chain, finish.
@@ -159,10 +162,43 @@ pub async fn chat(
 ) -> (Result<Reply, ChatError>, Explain) {
     let mut explain =
         Explain { trace_id: uuid::Uuid::now_v7().to_string(), enabled: opts.explain, ..Default::default() };
+    // Guardrails first: what is recorded and routed is the request as redacted.
+    let policy = guard::policy_for(&app.hot, &ctx.workspace);
+    let (checked, content) = match &policy {
+        Ok(Some(c)) => {
+            let checked = guard::check_input(c, &mut req);
+            let content = content.map(|mut v| {
+                guard::mask_json(c, layerr_domain::guardrails::Side::Input, &mut v);
+                v
+            });
+            (Some(checked), content)
+        }
+        _ => (None, content),
+    };
     let mut turn = match receive(app, &ctx, &req, opts, content, &mut explain).await {
         Ok(t) => t,
         Err(e) => return (Err(e), explain),
     };
+    match policy {
+        Err(err) => {
+            finish_failed(turn.recorder, &err, turn.started).await;
+            return (Err(err), explain);
+        }
+        Ok(p) => turn.guard = p,
+    }
+    if let Some(checked) = checked {
+        if !checked.decisions.is_empty() {
+            turn.recorder.push(TraceCommand::ApplyGuardrails {
+                side: layerr_domain::guardrails::Side::Input,
+                decisions: checked.decisions.clone(),
+                at: Recorder::now(),
+            });
+        }
+        if let Some(err) = checked.violation() {
+            finish_failed(turn.recorder, &err, turn.started).await;
+            return (Err(err), explain);
+        }
+    }
     let route = decide(app, &ctx, &req, opts, &mut turn, &mut explain);
     if route.chain.is_empty() {
         let err = refusal(&route, &req, &ctx.workspace.slug);
@@ -224,7 +260,7 @@ async fn receive(
         },
         at: Recorder::now(),
     });
-    Ok(Turn { started, recorder, strategy, fallback, needs, intent: class.intent, capture })
+    Ok(Turn { started, recorder, strategy, fallback, needs, intent: class.intent, capture, guard: None })
 }
 
 /// Scores the candidates and records the decision: the chain to try, in order.
@@ -358,6 +394,7 @@ async fn execute(
     let total_ms = opts.max_latency_ms.map_or(runtime.timeouts.total_ms, |m| m.min(runtime.timeouts.total_ms));
     let mut run = Run::new(app, req, chain, turn.recorder, explain, started, Duration::from_millis(total_ms), runtime);
     run.capture = turn.capture;
+    run.guard = turn.guard;
     run.inbound_dropped = opts.dropped.clone();
     run.unreported = opts.unreported.clone();
     if run.req.stream {
@@ -397,8 +434,13 @@ async fn finish_whole(mut run: Run, resp: &ChatResponse) {
     let finish = resp.choices.first().and_then(|c| c.finish_reason).map(|f| f.as_str().to_string());
     let provider = run.explain.provider.clone().unwrap_or_default();
     let model = run.explain.model.clone().unwrap_or_default();
-    let output =
-        run.capture.then(|| resp.choices.iter().map(|c| c.message.content_text()).collect::<Vec<_>>().join("\n"));
+    let output = run.capture.then(|| {
+        let text = resp.choices.iter().map(|c| c.message.content_text()).collect::<Vec<_>>().join("\n");
+        match &run.guard {
+            Some(c) => guard::mask_text(c, layerr_domain::guardrails::Side::Output, &text),
+            None => text,
+        }
+    });
     run.recorder.push(TraceCommand::Complete {
         provider,
         model,
@@ -437,6 +479,19 @@ async fn complete(run: &mut Run) -> Result<(ChatResponse, Outcome), ChatError> {
     }
     if resp.created == 0 {
         resp.created = chrono::Utc::now().timestamp();
+    }
+    if let Some(c) = run.guard.clone() {
+        let checked = guard::check_output(&c, &mut resp);
+        if !checked.decisions.is_empty() {
+            run.recorder.push(TraceCommand::ApplyGuardrails {
+                side: layerr_domain::guardrails::Side::Output,
+                decisions: checked.decisions.clone(),
+                at: Recorder::now(),
+            });
+        }
+        if let Some(err) = checked.violation() {
+            return Err(err);
+        }
     }
     let finish_reason = resp.choices.first().and_then(|c| c.finish_reason);
     let outcome = Outcome {

@@ -43,6 +43,8 @@ pub(crate) struct Run {
     pub attempt_no: u32,
     /// The workspace captures `full` content: the answer is recorded too.
     pub capture: bool,
+    /// The guardrail policy the answer is checked against.
+    pub guard: Option<Arc<layerr_guardrails::Compiled>>,
     pub failures: Vec<(String, String, ProviderError)>,
     /// Targets skipped because they answered 429 recently, with how long until their
     /// `Retry-After` ends.
@@ -80,6 +82,7 @@ impl Run {
             backoff_max: Duration::from_millis(runtime.retries.backoff_max_ms),
             attempt_no: 0,
             capture: false,
+            guard: None,
             failures: Vec::new(),
             cooling: Vec::new(),
         }

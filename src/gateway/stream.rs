@@ -16,6 +16,7 @@ use layerr_domain::trace::TraceCommand;
 
 use super::attempts::{Limit, Won};
 use super::error::ChatError;
+use super::guard::{self, Released, StreamGuards};
 use super::record::Recorder;
 use super::Run;
 use crate::llm::{FinishReason, ReasoningDelta, StreamEvent, StreamExtras, ToolCallDelta, Usage};
@@ -79,8 +80,11 @@ pub enum Streamed {
     Extras(StreamExtras),
     /// The answer is complete: the last event of a stream that did not fail.
     Done(Outcome),
-    /// The upstream failed after its first event (too late to fall back): the last event.
+    /// The stream cannot go on: the upstream failed after its first event (too late to fall
+    /// back; `STREAM_INTERRUPTED`), or a guardrail blocked the answer (`GUARDRAIL_VIOLATION`,
+    /// after the text released before the match). The last event.
     Failed {
+        code: &'static str,
         message: String,
     },
 }
@@ -155,6 +159,8 @@ struct State {
     finish: Option<FinishReason>,
     /// How the upstream ended: `None` while it runs.
     ended: Option<Ended>,
+    /// The guardrails streamed output passes through before it is sent.
+    guards: Option<StreamGuards>,
 }
 
 enum Ended {
@@ -170,6 +176,7 @@ impl Drop for State {
         let Some(mut run) = self.run.take() else { return };
         let target = self.live.target.clone();
         let latency_ms = run.started.elapsed().as_millis() as u64;
+        self.record_guardrails(&mut run);
         if self.ended.is_none() {
             let err = ProviderError::new(ErrorKind::Cancelled, "the client disconnected mid-stream");
             self.settle(&mut run, Some(&err));
@@ -185,7 +192,7 @@ impl Drop for State {
                 model: target.model.clone(),
                 latency_ms,
                 finish_reason: self.finish.map(|f| f.as_str().to_string()),
-                output: self.text.take(),
+                output: self.stored_text(),
                 at: Recorder::now(),
             });
         }
@@ -195,6 +202,60 @@ impl Drop for State {
 }
 
 impl State {
+    /// The guardrails' decisions so far, on the trace (once).
+    fn record_guardrails(&mut self, run: &mut Run) {
+        let Some(g) = self.guards.as_mut() else { return };
+        let decisions = std::mem::take(&mut g.checked.decisions);
+        if !decisions.is_empty() {
+            run.recorder.push(TraceCommand::ApplyGuardrails {
+                side: layerr_domain::guardrails::Side::Output,
+                decisions,
+                at: Recorder::now(),
+            });
+        }
+    }
+
+    /// The captured answer as the trace stores it: what was sent, with every match masked.
+    fn stored_text(&mut self) -> Option<String> {
+        let text = self.text.take()?;
+        Some(match &self.guards {
+            Some(g) => guard::mask_text(g.policy(), layerr_domain::guardrails::Side::Output, &text),
+            None => text,
+        })
+    }
+
+    /// Queues what the guards released; on a block, ends the stream after it.
+    fn release(&mut self, index: u32, r: Released) {
+        if let (Some(text), Some(c)) = (self.text.as_mut(), r.content.as_deref()) {
+            text.push_str(c);
+        }
+        if r.content.is_some() || !r.tool_calls.is_empty() {
+            self.out.push_back(Streamed::Delta { index, content: r.content, tool_calls: r.tool_calls });
+        }
+        if let Some(d) = r.blocked {
+            self.block(&d);
+        }
+    }
+
+    /// A guardrail blocked the answer: the attempt (it answered) and its charge are recorded,
+    /// the trace fails with `GUARDRAIL_VIOLATION`, and the client gets an in-stream error.
+    fn block(&mut self, d: &layerr_domain::guardrails::Decision) {
+        let Some(mut run) = self.run.take() else { return };
+        self.settle(&mut run, None);
+        self.record_guardrails(&mut run);
+        self.ended = Some(Ended::Failed);
+        let err = guard::violation(d);
+        run.recorder.push(TraceCommand::Fail {
+            code: err.code().into(),
+            message: err.to_string(),
+            latency_ms: run.started.elapsed().as_millis() as u64,
+            at: Recorder::now(),
+        });
+        let app = run.app.clone();
+        app.tracker.spawn(async move { run.recorder.finish().await });
+        self.out.push_back(Streamed::Failed { code: err.code(), message: err.to_string() });
+    }
+
     /// Records the live attempt (`err`: how it failed) and its charge; returns the outcome.
     fn settle(&mut self, run: &mut Run, err: Option<&ProviderError>) -> Outcome {
         let target = self.live.target.clone();
@@ -217,17 +278,27 @@ impl State {
     }
 
     fn on_event(&mut self, ev: StreamEvent) {
+        if self.ended.is_some() {
+            return;
+        }
         match ev {
             StreamEvent::Start { .. } => {}
             StreamEvent::Delta { index, content, tool_calls } => {
                 self.chars_out += content.as_deref().map_or(0, str::len)
                     + tool_calls.iter().map(|t| t.arguments.len()).sum::<usize>();
-                if let (Some(text), Some(c)) = (self.text.as_mut(), content.as_deref()) {
-                    text.push_str(c);
-                }
-                self.out.push_back(Streamed::Delta { index, content, tool_calls });
+                let released = match self.guards.as_mut() {
+                    Some(g) => g.push(index, content.as_deref(), tool_calls),
+                    None => Released { content, tool_calls, blocked: None },
+                };
+                self.release(index, released);
             }
             StreamEvent::Finish { index, reason } => {
+                if let Some(released) = self.guards.as_mut().map(|g| g.finish(index)) {
+                    self.release(index, released);
+                    if self.ended.is_some() {
+                        return;
+                    }
+                }
                 self.finish = Some(reason);
                 self.out.push_back(Streamed::Finish { index, reason });
             }
@@ -259,8 +330,19 @@ impl State {
     /// The upstream ended: the attempt and the charge are recorded now, so the outcome the
     /// client sees is the one the trace charges.
     fn end(&mut self, failure: Option<ProviderError>) {
+        // What the guards still hold goes out (or blocks) before the end.
+        let open = self.guards.as_ref().map(StreamGuards::open_choices).unwrap_or_default();
+        for index in open {
+            if let Some(released) = self.guards.as_mut().map(|g| g.finish(index)) {
+                self.release(index, released);
+            }
+            if self.ended.is_some() {
+                return;
+            }
+        }
         let Some(mut run) = self.run.take() else { return };
         let outcome = self.settle(&mut run, failure.as_ref());
+        self.record_guardrails(&mut run);
         match failure {
             None => {
                 self.ended = Some(Ended::Answered);
@@ -277,7 +359,10 @@ impl State {
                 });
                 let app = run.app.clone();
                 app.tracker.spawn(async move { run.recorder.finish().await });
-                self.out.push_back(Streamed::Failed { message: format!("upstream stream failed: {}", e.message) });
+                self.out.push_back(Streamed::Failed {
+                    code: "STREAM_INTERRUPTED",
+                    message: format!("upstream stream failed: {}", e.message),
+                });
             }
         }
     }
@@ -285,6 +370,7 @@ impl State {
 
 fn events(run: Run, live: Box<Live>) -> impl Stream<Item = Streamed> + Send {
     let capture = run.capture;
+    let guards = run.guard.clone().and_then(StreamGuards::new);
     let mut state = State {
         run: Some(run),
         live,
@@ -294,6 +380,7 @@ fn events(run: Run, live: Box<Live>) -> impl Stream<Item = Streamed> + Send {
         text: capture.then(String::new),
         finish: None,
         ended: None,
+        guards,
     };
     if let Some(first) = state.live.first.take() {
         state.on_event(first);

@@ -257,8 +257,9 @@ impl Framer {
                 ));
                 out.push(event("message_stop", &json!({"type": "message_stop"})));
             }
-            Streamed::Failed { message } => {
-                out.push(event("error", &json!({"type": "error", "error": {"type": "api_error", "message": message}})));
+            Streamed::Failed { code, message } => {
+                let kind = if code == "GUARDRAIL_VIOLATION" { "invalid_request_error" } else { "api_error" };
+                out.push(event("error", &json!({"type": "error", "error": {"type": kind, "message": message}})));
             }
         }
         out

@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use layerr_domain::conversation::{
     Conversation, ConversationCommand, ConversationError, MessageRole, NewMessage, Tokens,
 };
+use layerr_domain::guardrails::Side;
 use layerr_domain::workspace::types::{ContentCapture, FallbackMode};
 
 use super::auth::resolve_workspace;
@@ -382,6 +383,15 @@ async fn record(
     messages: Vec<NewMessage>,
 ) -> Result<(), ApiError> {
     let at = Utc::now();
+    // What the guardrails matched is masked in what the conversation keeps.
+    let messages: Vec<NewMessage> = messages
+        .into_iter()
+        .map(|mut m| {
+            let side = if m.role == MessageRole::Assistant { Side::Output } else { Side::Input };
+            m.content = crate::gateway::guard::masked_text_for_storage(&app.hot, &ws.slug, side, m.content);
+            m
+        })
+        .collect();
     let cmd = match target.existing {
         Some(_) => ConversationCommand::AddMessages { messages, at },
         None => {

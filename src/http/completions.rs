@@ -17,7 +17,7 @@ use super::auth::resolve_workspace;
 use super::envelope::RequestId;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
-use super::sse::{frame, DONE};
+use super::sse::{failure_type, frame, DONE};
 use super::AppState;
 use crate::api::openai::{
     legacy_finish_reason, legacy_id, ChatCompletionRequest, CompletionRequest, LegacyLogprobs, TextChoice,
@@ -170,8 +170,8 @@ impl TextFramer {
                 out
             }
             // Too late to fall back: the client is told in the stream (no `[DONE]`).
-            Streamed::Failed { message } => vec![frame(&serde_json::json!({"error": {
-                "message": message, "type": "api_error", "code": "STREAM_INTERRUPTED",
+            Streamed::Failed { code, message } => vec![frame(&serde_json::json!({"error": {
+                "message": message, "type": failure_type(code), "code": code,
             }}))],
         }
     }

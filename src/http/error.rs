@@ -47,8 +47,12 @@ pub enum ApiError {
     Timeout(String),
     #[error("{0}")]
     InvalidStrategy(String),
+    /// A guardrail blocked the request or its answer (`details.ruleId` names the rule).
+    #[error("{message}")]
+    GuardrailViolation { message: String, rule_id: String },
+    /// The workspace's guardrail policy cannot be evaluated and fails closed.
     #[error("{0}")]
-    GuardrailViolation(String),
+    GuardrailUnavailable(String),
     #[error("{0}")]
     CalibrationPending(String),
     /// The event store could not be read or written. The message is the cause: logged, never sent.
@@ -100,7 +104,8 @@ impl ApiError {
             E::BudgetExceeded(_) => (StatusCode::PAYMENT_REQUIRED, "BUDGET_EXCEEDED", "insufficient_quota"),
             E::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", "timeout_error"),
             E::InvalidStrategy(_) => (StatusCode::BAD_REQUEST, "INVALID_STRATEGY", "invalid_request_error"),
-            E::GuardrailViolation(_) => (StatusCode::BAD_REQUEST, "GUARDRAIL_VIOLATION", "invalid_request_error"),
+            E::GuardrailViolation { .. } => (StatusCode::BAD_REQUEST, "GUARDRAIL_VIOLATION", "invalid_request_error"),
+            E::GuardrailUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "GUARDRAIL_UNAVAILABLE", "api_error"),
             E::CalibrationPending(_) => (StatusCode::SERVICE_UNAVAILABLE, "CALIBRATION_PENDING", "api_error"),
             E::Unavailable(_) | E::Shed(_) | E::StoreUnhealthy { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "STORE_UNAVAILABLE", "api_error")
@@ -120,6 +125,7 @@ impl ApiError {
                 "reason": s.reason(), "retryAfterMs": s.retry_after().as_millis() as u64,
             })),
             ApiError::StoreUnhealthy { details, .. } => Some(details.clone()),
+            ApiError::GuardrailViolation { rule_id, .. } => Some(json!({ "ruleId": rule_id })),
             ApiError::UpstreamRateLimited { retry_after, .. } => Some(json!({
                 "source": "provider", "retryAfterMs": retry_after.map(|d| d.as_millis() as u64),
             })),
@@ -190,6 +196,8 @@ impl From<ChatError> for ApiError {
             ChatError::Shed(s) => ApiError::Shed(s),
             ChatError::Conflict(m) => ApiError::Conflict(m),
             ChatError::WorkspaceNotFound(w) => ApiError::WorkspaceNotFound(w),
+            ChatError::GuardrailViolation { rule_id, message } => ApiError::GuardrailViolation { message, rule_id },
+            ChatError::GuardrailUnavailable(m) => ApiError::GuardrailUnavailable(m),
             ChatError::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -289,6 +297,8 @@ mod tests {
             ChatError::Shed(Shed::QueueFull),
             ChatError::Conflict("c".into()),
             ChatError::WorkspaceNotFound("w".into()),
+            ChatError::GuardrailViolation { rule_id: "r".into(), message: "g".into() },
+            ChatError::GuardrailUnavailable("g".into()),
             ChatError::Internal("i".into()),
         ];
         for e in all {

@@ -25,6 +25,15 @@ where
 }
 
 /// One `data:` frame.
+/// The OpenAI error `type` of an in-stream failure, by its code.
+pub fn failure_type(code: &str) -> &'static str {
+    if code == "GUARDRAIL_VIOLATION" {
+        "invalid_request_error"
+    } else {
+        "api_error"
+    }
+}
+
 pub fn frame(json: &impl serde::Serialize) -> Bytes {
     let mut v = b"data: ".to_vec();
     serde_json::to_writer(&mut v, json).unwrap_or_default();
@@ -150,8 +159,8 @@ impl OpenAiFramer {
                 out
             }
             // Too late to fall back: the client is told in the stream (no `[DONE]`).
-            Streamed::Failed { message } => vec![frame(&serde_json::json!({"error": {
-                "message": message, "type": "api_error", "code": "STREAM_INTERRUPTED",
+            Streamed::Failed { code, message } => vec![frame(&serde_json::json!({"error": {
+                "message": message, "type": failure_type(code), "code": code,
             }}))],
         }
     }

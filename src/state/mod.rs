@@ -9,6 +9,7 @@
 //! here returns it, whether or not the deletion's cascade of removals has been recorded yet. The
 //! answer depends only on the events, so a state rebuilt from the feed gives the same one.
 
+mod guardrails;
 mod providers;
 mod secrets;
 
@@ -32,6 +33,7 @@ use layerr_projections::{Cursor, Db, DbError, Interest, StoredEvent};
 
 use crate::egress::EgressPolicy;
 use crate::keys::{hash_key, parse_hash, KeyHash};
+pub use guardrails::LoadedPolicy;
 use providers::ProviderMeta;
 pub use providers::{ProviderEgress, ProviderView, ResolvedFacts};
 pub use secrets::{SecretPointer, SecretView};
@@ -80,6 +82,8 @@ pub struct WorkspaceView {
     pub budget: layerr_domain::workspace::budget::Budget,
     /// Which life of this slug this is (1 for the first `WorkspaceCreated`).
     pub incarnation: u32,
+    /// The workspace's own guardrail policy (`None`: the installation's default applies).
+    pub guardrails: Option<Arc<LoadedPolicy>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -110,6 +114,8 @@ struct Inner {
     secrets: BTreeMap<String, SecretView>,
     /// The master key the latest `MasterKeyRotated` moved every data key to.
     master_key: Option<String>,
+    /// The installation's default guardrail policy.
+    guardrail_default: Option<Arc<LoadedPolicy>>,
     /// Live keys only: hash -> key id.
     live: HashMap<KeyHash, String>,
     keys: HashMap<String, KeyInfo>,
@@ -126,6 +132,9 @@ pub struct HotState {
     /// The egress policy for workspace-set URLs; `None` in states that never call out
     /// (`as_of`, for replay).
     egress: RwLock<Option<Arc<EgressPolicy>>>,
+    /// The limits guardrail policies are compiled under (set at start, before the first
+    /// `catch_up`).
+    guardrail_limits: RwLock<layerr_guardrails::Limits>,
 }
 
 impl Inner {
@@ -177,6 +186,25 @@ impl HotState {
     /// The policy set at start (the strict default where none was).
     pub fn egress_policy(&self) -> Arc<EgressPolicy> {
         self.egress.read().clone().unwrap_or_default()
+    }
+
+    /// The limits guardrail policies are compiled under. Set before the first `catch_up`.
+    pub fn set_guardrail_limits(&self, limits: layerr_guardrails::Limits) {
+        *self.guardrail_limits.write() = limits;
+    }
+
+    pub fn guardrail_limits(&self) -> layerr_guardrails::Limits {
+        self.guardrail_limits.read().clone()
+    }
+
+    /// The installation's default guardrail policy.
+    pub fn guardrail_default(&self) -> Option<Arc<LoadedPolicy>> {
+        self.inner.read().guardrail_default.clone()
+    }
+
+    /// The policy requests of `ws` run under: its own, else the installation's default.
+    pub fn guardrails_for(&self, ws: &WorkspaceView) -> Option<Arc<LoadedPolicy>> {
+        ws.guardrails.clone().or_else(|| self.guardrail_default())
     }
 
     pub fn authenticate(&self, presented: &str) -> Option<Principal> {
@@ -345,6 +373,7 @@ impl HotState {
                         default_strategy: layerr_domain::workspace::DEFAULT_STRATEGY.to_string(),
                         budget: Default::default(),
                         incarnation,
+                        guardrails: None,
                         created_at: at,
                         updated_at: at,
                     },
@@ -374,6 +403,10 @@ impl HotState {
                     WorkspaceEvent::RestrictionsChanged { after, .. } => w.restrictions = after.clone(),
                     WorkspaceEvent::DefaultStrategyChanged { after, .. } => w.default_strategy = after.clone(),
                     WorkspaceEvent::BudgetChanged { after, .. } => w.budget = *after,
+                    WorkspaceEvent::GuardrailsChanged { after, .. } => {
+                        let limits = self.guardrail_limits.read().clone();
+                        w.guardrails = after.as_ref().map(|p| LoadedPolicy::load(p, &limits, at));
+                    }
                     _ => {}
                 }
             }
@@ -390,6 +423,10 @@ impl HotState {
             InstallationEvent::AdminKeyIssued { key, at, .. } => Self::add_key(inner, key, None, *at),
             InstallationEvent::AdminKeyRevoked { key_id, at } => Self::revoke(inner, key_id, *at),
             InstallationEvent::MasterKeyRotated { after, .. } => inner.master_key = Some(after.clone()),
+            InstallationEvent::GuardrailsChanged { after, at, .. } => {
+                let limits = self.guardrail_limits.read().clone();
+                inner.guardrail_default = after.as_ref().map(|p| LoadedPolicy::load(p, &limits, *at));
+            }
         }
     }
 

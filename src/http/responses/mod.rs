@@ -14,6 +14,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use layerr_domain::guardrails::Side;
 use layerr_domain::response::{
     Item, ItemRole, ResponseCommand, ResponseError, ResponseStatus, ResponseUsage, Stored, StoredResponse,
 };
@@ -27,7 +28,7 @@ use super::AppState;
 use crate::api::responses::{
     input_items, item_json, output_items, response_of_item, token_logprobs, InputItem, ResponsesRequest,
 };
-use crate::gateway::{self, ChatCtx, Reply};
+use crate::gateway::{self, guard, ChatCtx, Reply};
 use crate::llm::{self, FinishReason};
 use crate::state::Principal;
 use crate::store::CommandContext;
@@ -262,15 +263,21 @@ impl Keep {
     async fn store(self, a: &Answered) {
         let mut input = self.input;
         crate::api::responses::name_input_items(&mut input, &self.trace_id.replace('-', ""));
+        // What the guardrails matched is masked in what the response keeps.
+        let hot = &self.app.hot;
+        let input = guard::masked_for_storage(hot, &self.workspace, Side::Input, input);
+        let output = guard::masked_for_storage(hot, &self.workspace, Side::Output, a.output.clone());
+        let instructions =
+            self.instructions.map(|i| guard::masked_text_for_storage(hot, &self.workspace, Side::Input, i));
         let stored = Stored {
             workspace: self.workspace,
             trace_id: self.trace_id,
             model: if a.model.is_empty() { self.body_model } else { a.model.clone() },
             previous_response_id: self.previous,
-            instructions: self.instructions,
+            instructions,
             status: a.status,
             input,
-            output: a.output.clone(),
+            output,
             usage: a.usage,
             metadata: self.metadata,
         };

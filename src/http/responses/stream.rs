@@ -169,9 +169,10 @@ impl Lifecycle {
                 let name = if status == "completed" { "response.completed" } else { "response.incomplete" };
                 self.emit(name, json!({"response": o}), &mut out);
             }
-            Streamed::Failed { message } => {
+            Streamed::Failed { code, message } => {
                 let mut o = object(&self.answered, &self.echo, "failed");
-                o["error"] = json!({"code": "server_error", "message": message});
+                let code = if code == "GUARDRAIL_VIOLATION" { "guardrail_violation" } else { "server_error" };
+                o["error"] = json!({"code": code, "message": message});
                 self.emit("response.failed", json!({"response": o}), &mut out);
             }
         }
