@@ -1,6 +1,8 @@
 //! Admin routes: the audit log of every configuration change (filters and cursor paging), the
-//! tenancy diagnostics (`tenancy.rs`) and named secrets with master-key rotation (`secrets.rs`).
+//! tenancy diagnostics (`tenancy.rs`), named secrets with master-key rotation (`secrets.rs`) and
+//! the guardrail policies (`guardrails.rs`).
 
+mod guardrails;
 mod secrets;
 mod tenancy;
 
@@ -20,7 +22,11 @@ use super::AppState;
 use crate::state::Principal;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/admin/audit", get(audit)).merge(tenancy::router()).merge(secrets::router())
+    Router::new()
+        .route("/api/admin/audit", get(audit))
+        .merge(tenancy::router())
+        .merge(secrets::router())
+        .merge(guardrails::router())
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,7 @@
 
 mod docs;
 mod dsl;
+mod guardrails;
 mod paths;
 mod schemas;
 mod secrets;
@@ -97,7 +98,7 @@ const ERRORS: &[(u16, &str)] = &[
     (413, "Request body too large (`PAYLOAD_TOO_LARGE`)."),
     (429, "Rate limited (`RATE_LIMITED`), with `Retry-After`."),
     (502, "Every provider of the chain failed (`PROVIDER_UNAVAILABLE`, with the attempts in `details`)."),
-    (503, "The event store is unavailable (`STORE_UNAVAILABLE`, with `Retry-After`) or calibration is pending (`CALIBRATION_PENDING`)."),
+    (503, "The event store is unavailable (`STORE_UNAVAILABLE`, with `Retry-After`) , calibration is pending (`CALIBRATION_PENDING`), or the guardrail policy cannot be evaluated and fails closed (`GUARDRAIL_UNAVAILABLE`)."),
     (504, "The request's deadline passed (`TIMEOUT`)."),
 ];
 
@@ -150,7 +151,7 @@ fn operation(o: &Op) -> Value {
 
 fn raw_document() -> Value {
     let mut paths = Map::new();
-    for o in paths::operations().into_iter().chain(secrets::operations()) {
+    for o in paths::operations().into_iter().chain(secrets::operations()).chain(guardrails::operations()) {
         let item = paths.entry(o.path.to_string()).or_insert_with(|| json!({}));
         item[o.method] = operation(&o);
     }
@@ -168,7 +169,7 @@ fn raw_document() -> Value {
         );
     }
     let mut components = Map::new();
-    for (name, schema) in schemas::all().into_iter().chain(secrets::all()).chain(wire::all()) {
+    for (name, schema) in schemas::all().into_iter().chain(secrets::all()).chain(guardrails::all()).chain(wire::all()) {
         components.insert(name.to_string(), schema);
     }
     json!({

@@ -25,6 +25,7 @@ pub const ERROR_CODES: &[&str] = &[
     "TIMEOUT",
     "INVALID_STRATEGY",
     "GUARDRAIL_VIOLATION",
+    "GUARDRAIL_UNAVAILABLE",
     "CALIBRATION_PENDING",
     "STORE_UNAVAILABLE",
     "INTERNAL_ERROR",
@@ -841,6 +842,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
                     ]),
                 ),
                 ("explanation", obj(&[("summary", n(s())), ("providerRationale", s())])),
+                ("guardrails", arr(r("GuardrailDecision"))),
             ]),
         ),
         (
