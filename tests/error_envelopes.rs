@@ -230,10 +230,10 @@ async fn store_unavailable() {
 }
 
 // -------------------------------------------------------------------------------------------------
-// Variants no HTTP request can reach, rendered with `ApiError::into_response`: `GUARDRAIL_VIOLATION`
-// and `CALIBRATION_PENDING` are codes of the spec that no handler returns yet (there are no
-// guardrails, and calibration answers from what it has), and `INTERNAL_ERROR` is what only a bug
-// gives.
+// Variants rendered with `ApiError::into_response`: the guardrail codes (reached over HTTP, with a
+// policy and a mock upstream, in `tests/guardrails_api.rs`), `CALIBRATION_PENDING` (a code of the
+// spec no handler returns yet: calibration answers from what it has) and `INTERNAL_ERROR` (what
+// only a bug gives).
 
 async fn render(e: ApiError) -> Resp {
     let resp = e.into_response();
@@ -244,9 +244,17 @@ async fn render(e: ApiError) -> Resp {
 }
 
 #[tokio::test]
-async fn variants_no_route_reaches() {
-    let guardrail = ApiError::GuardrailViolation("the request violates a content policy".into());
+async fn variants_rendered_directly() {
+    let guardrail = ApiError::GuardrailViolation {
+        message: "The request was blocked by guardrail rule 'pii' (pii:card in messages[0].content)".into(),
+        rule_id: "pii".into(),
+    };
     pin!("guardrail_violation", render(guardrail).await);
+    let unavailable = ApiError::GuardrailUnavailable(
+        "The guardrail policy of workspace 'default' cannot be evaluated (a pattern is over the limit); it fails closed"
+            .into(),
+    );
+    pin!("guardrail_unavailable", render(unavailable).await);
     let calibration = ApiError::CalibrationPending("the strategy is being recalibrated; retry shortly".into());
     pin!("calibration_pending", render(calibration).await);
     pin!("internal_error", render(ApiError::internal("a cause that must not reach the client")).await);
