@@ -7,7 +7,9 @@
 #
 # Env: BENCH_CUSTOM_PORT (default 18900), MOCK_OPENAI_BASE (set by the harness),
 #      LAYERR_BENCH_BIN (default ./target/release/layerr), LAYERR_BENCH_DATABASE_URL (Postgres;
-#      default: the embedded SQLite store), LAYERR_BENCH_DURABILITY (batched|sync).
+#      default: the embedded SQLite store), LAYERR_BENCH_DURABILITY (batched|sync),
+#      LAYERR_BENCH_GUARDRAILS (1: a default guardrail policy is set: every PII kind redacted on
+#      input and output, prompt injection blocked, the default 64-character stream hold-back).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${LAYERR_BENCH_BIN:-$ROOT/target/release/layerr}
@@ -20,7 +22,8 @@ export LAYERR_LOG=${LAYERR_LOG:-warn}
 export LAYERR_DURABILITY=${LAYERR_BENCH_DURABILITY:-batched}
 if [ -n "${LAYERR_BENCH_DATABASE_URL:-}" ]; then export LAYERR_DATABASE_URL=$LAYERR_BENCH_DATABASE_URL; fi
 # The gateway refuses LAYERR_* variables it does not know: the bench's own are consumed here.
-unset LAYERR_BENCH_DATABASE_URL LAYERR_BENCH_DURABILITY LAYERR_BENCH_BIN
+GUARDRAILS=${LAYERR_BENCH_GUARDRAILS:-0}
+unset LAYERR_BENCH_DATABASE_URL LAYERR_BENCH_DURABILITY LAYERR_BENCH_BIN LAYERR_BENCH_GUARDRAILS
 unset BENCH_CUSTOM_CMD BENCH_CUSTOM_NAME BENCH_CUSTOM_HEADERS BENCH_CUSTOM_READY_URL BENCH_CUSTOM_URL
 
 "$BIN" serve --listen "127.0.0.1:$SETUP_PORT" &
@@ -32,6 +35,11 @@ done
 curl -sf -X POST "http://127.0.0.1:$SETUP_PORT/api/providers" \
   -H "authorization: Bearer $LAYERR_ADMIN_KEY" -H 'content-type: application/json' \
   -d "{\"id\":\"mock\",\"name\":\"Bench mock\",\"type\":\"openai\",\"baseUrl\":\"$MOCK_OPENAI_BASE\",\"models\":[\"mock-gpt\"],\"apiKey\":\"sk-bench\"}" >/dev/null
+if [ "$GUARDRAILS" = 1 ]; then
+  curl -sf -X PATCH "http://127.0.0.1:$SETUP_PORT/api/admin/guardrails" \
+    -H "authorization: Bearer $LAYERR_ADMIN_KEY" -H 'content-type: application/json' \
+    -d '{"policy":{"rules":[{"id":"pii","type":"pii","scope":"both","action":"redact"},{"id":"injection","type":"injection","scope":"input","action":"block"}]}}' >/dev/null
+fi
 kill -TERM "$setup_pid"
 wait "$setup_pid" || true
 
