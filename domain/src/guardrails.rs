@@ -213,7 +213,10 @@ mod tests {
         assert_eq!(p.rules[0].scope, Scope::Both);
         assert_eq!(p.rules[0].check, Check::Pii { kinds: vec![] });
         assert_eq!(p.rules[1].check, Check::Regex { pattern: "ACME-\\d+".into(), case_insensitive: true });
-        assert_eq!(p.rules[2].check, Check::Topic { name: "weapons".into(), keywords: vec!["rifle".into()], min_matches: 1 });
+        assert_eq!(
+            p.rules[2].check,
+            Check::Topic { name: "weapons".into(), keywords: vec!["rifle".into()], min_matches: 1 }
+        );
         assert_eq!(p.rules[3].check, Check::Injection { threshold: 0.5 });
         assert_eq!(p.rules[4].check, Check::MaxTokens { input: Some(100), output: None });
         let back: Policy = serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
