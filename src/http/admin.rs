@@ -14,12 +14,11 @@ use serde::Deserialize;
 
 use layerr_projections::audit_log::{self, AuditFilter};
 
-use super::auth::require_admin;
+use super::auth::AdminOnly;
 use super::envelope::{next_page, page, Page, RequestId};
 use super::error::ApiError;
 use super::extract::{parse_time, ApiQuery};
 use super::AppState;
-use crate::state::Principal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -51,11 +50,10 @@ fn parse_cursor(v: &Option<String>) -> Result<Option<(i64, i64)>, ApiError> {
 
 async fn audit(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    _admin: AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "limit must be between 1 and 1000"));

@@ -14,7 +14,7 @@ use layerr_domain::workspace::budget::{month_start, next_month_start, week_start
 use layerr_domain::workspace::types::double_option;
 use layerr_domain::workspace::WorkspaceCommand;
 
-use super::auth::{require_admin, resolve_workspace};
+use super::auth::{resolve_workspace, AdminOnly};
 use super::envelope::{envelope, usd, RequestId};
 use super::error::{unavailable, ApiError};
 use super::extract::{ApiJson, ApiQuery};
@@ -100,12 +100,11 @@ struct BudgetBody {
 
 async fn change(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiQuery(q): ApiQuery<WorkspaceQuery>,
     ApiJson(body): ApiJson<BudgetBody>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     let w = resolve_workspace(&app, &p, body.workspace.as_deref().or(q.workspace.as_deref()))?;
     let convert = |field: &str, v: Option<Option<f64>>| -> Result<Option<Option<i64>>, ApiError> {
         v.map(|inner| inner.map(|x| to_micros(field, x)).transpose()).transpose()

@@ -8,13 +8,12 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Router;
 
-use super::auth::require_admin;
+use super::auth::AdminOnly;
 use super::error::ApiError;
 use super::health::{pipeline, PIPELINE_TIMEOUT, PROBE_TIMEOUT};
 use super::AppState;
-use crate::state::Principal;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
@@ -38,8 +37,7 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-async fn metrics(State(app): State<AppState>, Extension(p): Extension<Principal>) -> Result<Response, ApiError> {
-    require_admin(&p)?;
+async fn metrics(State(app): State<AppState>, _admin: AdminOnly) -> Result<Response, ApiError> {
     let pl = match tokio::time::timeout(PROBE_TIMEOUT + PIPELINE_TIMEOUT, pipeline(&app)).await {
         Ok(Ok(pl)) => Some(pl),
         Ok(Err(e)) => {

@@ -19,7 +19,7 @@ use serde_json::json;
 use layerr_domain::workspace::types::{LimitsPatch, Profile, RestrictionsPatch, RuntimePatch, Tier};
 use layerr_domain::workspace::{WorkspaceCommand, WorkspaceError};
 
-use super::auth::{require_admin, workspace_for};
+use super::auth::{require_admin, workspace_for, AdminOnly};
 use super::envelope::{created, envelope, page, Page, RequestId};
 use super::error::{command_failed, ApiError};
 use super::extract::{ApiJson, ApiJsonOrDefault, ApiPath, ApiQuery};
@@ -187,11 +187,10 @@ async fn issue_key(
 
 async fn create(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiJson(b): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     // Validate everything before the first event, so a refused request leaves nothing behind.
     layerr_domain::workspace::types::validate_slug(&b.slug).map_err(|m| ApiError::field("slug", m))?;
     let key_name = b.key_name.as_deref().unwrap_or("default");
@@ -261,11 +260,10 @@ async fn update(
 
 async fn remove(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiPath(slug): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     workspace_for(&app, &p, &slug)?;
     let at = Utc::now();
     exec(&app, &p, &rid, &slug, WorkspaceCommand::DeleteWorkspace { at }).await?;
@@ -382,12 +380,11 @@ async fn limits(
 
 async fn change_limits(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiPath(slug): ApiPath<String>,
     ApiJson(patch): ApiJson<LimitsPatch>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     workspace_for(&app, &p, &slug)?;
     exec(&app, &p, &rid, &slug, WorkspaceCommand::ChangeLimits { patch, at: Utc::now() }).await?;
     let w = current(&app, &slug)?;
@@ -461,12 +458,11 @@ async fn restrictions(
 
 async fn change_restrictions(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiPath(slug): ApiPath<String>,
     ApiJson(patch): ApiJson<RestrictionsPatch>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     workspace_for(&app, &p, &slug)?;
     exec(&app, &p, &rid, &slug, WorkspaceCommand::ChangeRestrictions { patch, at: Utc::now() }).await?;
     Ok(envelope(&rid, Some(&slug), current(&app, &slug)?.restrictions))
@@ -480,12 +476,11 @@ struct CreateKeyBody {
 
 async fn create_key(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiPath(slug): ApiPath<String>,
     ApiJsonOrDefault(b): ApiJsonOrDefault<CreateKeyBody>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     workspace_for(&app, &p, &slug)?;
     let key = issue_key(&app, &p, &rid, &slug, b.name.as_deref().unwrap_or("default")).await?;
     Ok(created(&rid, Some(&slug), key))
@@ -516,11 +511,10 @@ async fn list_keys(
 
 async fn revoke_key(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiPath((slug, key_id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     workspace_for(&app, &p, &slug)?;
     exec(&app, &p, &rid, &slug, WorkspaceCommand::RevokeKey { key_id: key_id.clone(), at: Utc::now() }).await?;
     let key = app.hot.key(&key_id).ok_or_else(|| ApiError::NotFound(format!("API key '{key_id}' does not exist")))?;

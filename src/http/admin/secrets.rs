@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use layerr_domain::installation::{InstallationCommand, INSTALLATION_ID};
 use layerr_domain::secret::{self, SecretCommand, SecretError};
 
-use super::super::auth::require_admin;
+use super::super::auth::AdminOnly;
 use super::super::envelope::{created, envelope, RequestId};
 use super::super::error::{command_failed, ApiError};
 use super::super::extract::{ApiJson, ApiPath};
@@ -132,21 +132,19 @@ async fn forget(app: &AppState, row: &str) {
 
 async fn list(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    _admin: AdminOnly,
     Extension(rid): Extension<RequestId>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     let data: Vec<SecretBody> = app.hot.secrets().into_iter().map(|v| body(&app, v)).collect();
     Ok(envelope(&rid, None, data))
 }
 
 async fn create(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiJson(b): ApiJson<CreateBody>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     secret::validate_id(&b.name).map_err(|m| ApiError::field("name", m.replacen("id", "name", 1)))?;
     check_value(&b.value)?;
     if app.hot.secret(&b.name).is_some() {
@@ -172,12 +170,11 @@ async fn create(
 
 async fn rotate(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<RotateBody>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     let before = found(&app, &id)?;
     check_value(&b.value)?;
     let stored =
@@ -207,11 +204,10 @@ struct Deleted {
 
 async fn remove(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     let v = found(&app, &id)?;
     let users = app.hot.secret_referenced_by(&id);
     if !users.is_empty() {
@@ -248,10 +244,9 @@ struct MasterKeyRotation {
 
 async fn rotate_master(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     let done = app.secrets.rotate_master(&app.store.db).await.map_err(ApiError::internal)?;
     let ctx = ctx(&p, &rid);
     // Each named secret whose value moved records it (ids only); one rotated meanwhile has a new

@@ -27,7 +27,7 @@ use layerr_domain::workspace::budget::month_start;
 use layerr_domain::workspace::types::{LimitOverrides, Quota, Tier};
 use layerr_projections::tenancy::Held;
 
-use super::super::auth::require_admin;
+use super::super::auth::AdminOnly;
 use super::super::envelope::{envelope, usd, RequestId};
 use super::super::error::{unavailable, ApiError};
 use super::super::extract::ApiQuery;
@@ -129,11 +129,10 @@ struct KeyTotals {
 
 async fn tenancy(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    _admin: AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiQuery(q): ApiQuery<TenancyQuery>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     let hot = &app.hot;
     let all = hot.workspaces();
     let chosen: Vec<&WorkspaceView> = match &q.workspace {
