@@ -19,7 +19,7 @@ use layerr_domain::guardrails::Policy;
 use layerr_domain::installation::{InstallationCommand, InstallationError, INSTALLATION_ID};
 use layerr_domain::workspace::WorkspaceCommand;
 
-use super::super::auth::require_admin;
+use super::super::auth::AdminOnly;
 use super::super::envelope::{envelope, RequestId};
 use super::super::error::{command_failed, ApiError};
 use super::super::extract::{ApiJson, ApiQuery};
@@ -175,11 +175,10 @@ fn parse(app: &AppState, v: Value) -> Result<Option<Policy>, ApiError> {
 
 async fn change(
     State(app): State<AppState>,
-    Extension(p): Extension<Principal>,
+    AdminOnly(p): AdminOnly,
     Extension(rid): Extension<RequestId>,
     ApiJson(b): ApiJson<ChangeBody>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p)?;
     let policy = parse(&app, b.policy)?;
     let at = Utc::now();
     match b.workspace {
