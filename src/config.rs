@@ -30,7 +30,9 @@ pub struct Config {
     pub log: LogConfig,
     pub gateway: GatewayConfig,
     pub egress: EgressConfig,
-    pub guardrails: GuardrailsConfig,
+    /// The limits every guardrail policy is held to: a policy over them is refused when it is
+    /// set; a stored one over them after they were lowered is broken (its fail mode applies).
+    pub guardrails: layerr_guardrails::Limits,
     /// Not from the file: the bootstrap admin key from `LAYERR_ADMIN_KEY` (or the variable that
     /// `auth.admin_key_env` names).
     #[serde(skip)]
@@ -104,52 +106,6 @@ pub struct EgressConfig {
     pub allow_private: bool,
     /// Address blocks allowed whatever their kind, e.g. `["10.20.0.0/16", "fd00:1::/32"]`.
     pub allow_cidrs: Vec<String>,
-}
-
-/// The limits every guardrail policy is held to (`layerr_guardrails::Limits`): a policy over them
-/// is refused when it is set, and a stored one that is over them after they were lowered is
-/// broken (its fail mode applies).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GuardrailsConfig {
-    pub max_rules: usize,
-    pub max_pattern_bytes: usize,
-    /// The compiled size of one regular expression.
-    pub max_compiled_bytes: usize,
-    pub max_terms: usize,
-    pub max_term_bytes: usize,
-    /// Patterns, terms and keywords of a policy together.
-    pub max_total_bytes: usize,
-    pub max_holdback_chars: u32,
-}
-
-impl Default for GuardrailsConfig {
-    fn default() -> Self {
-        let l = layerr_guardrails::Limits::default();
-        GuardrailsConfig {
-            max_rules: l.max_rules,
-            max_pattern_bytes: l.max_pattern_bytes,
-            max_compiled_bytes: l.max_compiled_bytes,
-            max_terms: l.max_terms,
-            max_term_bytes: l.max_term_bytes,
-            max_total_bytes: l.max_total_bytes,
-            max_holdback_chars: l.max_holdback_chars,
-        }
-    }
-}
-
-impl GuardrailsConfig {
-    pub fn limits(&self) -> layerr_guardrails::Limits {
-        layerr_guardrails::Limits {
-            max_rules: self.max_rules,
-            max_pattern_bytes: self.max_pattern_bytes,
-            max_compiled_bytes: self.max_compiled_bytes,
-            max_terms: self.max_terms,
-            max_term_bytes: self.max_term_bytes,
-            max_total_bytes: self.max_total_bytes,
-            max_holdback_chars: self.max_holdback_chars,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

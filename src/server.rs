@@ -59,7 +59,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     let hot = HotState::new();
     let egress = Arc::new(crate::egress::EgressPolicy::from_config(&config.egress).map_err(anyhow::Error::msg)?);
     hot.set_egress_policy(egress.clone());
-    hot.set_guardrail_limits(config.guardrails.limits());
+    hot.set_guardrail_limits(config.guardrails.clone());
     hot.catch_up(&db).await.context("cannot read the event feed")?;
     let master = std::env::var(crate::secrets::MASTER_KEY_ENV).ok();
     let previous = std::env::var(crate::secrets::PREVIOUS_KEYS_ENV).ok();

@@ -80,8 +80,10 @@ use layerr_domain::guardrails::{Action, Decision, Side};
 pub use compile::{compile, Compiled};
 pub use stream::{Step, StreamGuard};
 
-/// What an installation lets a policy ask for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an installation lets a policy ask for. Read from the configuration's `[guardrails]`
+/// table (snake_case, every field optional) and shown by the API (camelCase).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all(serialize = "camelCase", deserialize = "snake_case"), deny_unknown_fields, default)]
 pub struct Limits {
     pub max_rules: usize,
     pub max_pattern_bytes: usize,

@@ -72,32 +72,7 @@ struct AllGuardrails {
     default_policy: Option<PolicyState>,
     /// The workspaces that have a policy of their own.
     workspaces: Vec<WorkspaceGuardrails>,
-    limits: LimitsBody,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LimitsBody {
-    max_rules: usize,
-    max_pattern_bytes: usize,
-    max_compiled_bytes: usize,
-    max_terms: usize,
-    max_term_bytes: usize,
-    max_total_bytes: usize,
-    max_holdback_chars: u32,
-}
-
-fn limits(app: &AppState) -> LimitsBody {
-    let l = app.hot.guardrail_limits();
-    LimitsBody {
-        max_rules: l.max_rules,
-        max_pattern_bytes: l.max_pattern_bytes,
-        max_compiled_bytes: l.max_compiled_bytes,
-        max_terms: l.max_terms,
-        max_term_bytes: l.max_term_bytes,
-        max_total_bytes: l.max_total_bytes,
-        max_holdback_chars: l.max_holdback_chars,
-    }
+    limits: layerr_guardrails::Limits,
 }
 
 fn workspace_view(app: &AppState, slug: &str) -> Result<WorkspaceGuardrails, ApiError> {
@@ -124,7 +99,7 @@ fn all_view(app: &AppState) -> Result<AllGuardrails, ApiError> {
     Ok(AllGuardrails {
         default_policy: app.hot.guardrail_default().as_deref().map(state),
         workspaces,
-        limits: limits(app),
+        limits: app.hot.guardrail_limits(),
     })
 }
 
