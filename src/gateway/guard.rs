@@ -47,11 +47,7 @@ pub(crate) struct Checked {
 impl Checked {
     fn add(&mut self, hits: &[Hit], side: Side, location: &str) {
         for h in hits {
-            let d = h.decision(side, location);
-            if h.action == Action::Block && self.blocked.is_none() {
-                self.blocked = Some(d.clone());
-            }
-            self.decisions.push(d);
+            self.add_decision(h.decision(side, location));
         }
     }
 
